@@ -1,0 +1,115 @@
+// The OpenMP backend: one trajectory per thread at a time, dynamic schedule
+// because collapse makes trajectories end at very different steps. Each
+// trajectory is integrated sequentially by the shared runner, so results do
+// not depend on the thread count or the batch composition.
+#include <omp.h>
+
+#include <fstream>
+#include <vector>
+
+#include "collapse/backend/backend.hpp"
+#include "collapse/backend/batch_assembly.hpp"
+#include "collapse/integrators/gradient_descent.hpp"
+#include "collapse/integrators/runge_kutta4.hpp"
+#include "collapse/model/setup.hpp"
+#include "collapse/model/validate.hpp"
+#include "collapse/record_steps.hpp"
+#include "collapse/trajectory/runner.hpp"
+
+namespace collapse {
+namespace {
+
+std::string cpu_model_name() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(cpuinfo, line))
+        if (line.rfind("model name", 0) == 0) {
+            const auto colon = line.find(':');
+            if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+        }
+    return "unknown CPU";
+}
+
+RunSettings run_settings(const SweepSpec& spec, const TrajectoryParams& params, double reference) {
+    RunSettings settings;
+    settings.lr = params.lr;
+    settings.max_steps = spec.integrator.max_steps;
+    settings.collapse_on_projected = spec.collapse.metric == CollapseMetric::projected;
+    settings.collapse_threshold = spec.collapse.threshold;
+    settings.stop_on_collapse = spec.collapse.stop_on_collapse;
+    settings.reference_distance = reference;
+    return settings;
+}
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
+
+    std::string name() const override { return "cpu"; }
+    std::string device_name() const override {
+        return cpu_model_name() + " (" + std::to_string(threads_) + " threads)";
+    }
+    std::int64_t default_batch_size(const SweepSpec&) const override { return 64 * threads_; }
+
+    void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
+                   BatchOutput& out) override {
+        // Parameter errors must surface here: exceptions cannot leave an OpenMP region.
+        validate_shape(spec.shape);
+        validate_integrator(spec.integrator);
+        for (std::int64_t flat : flat_indices) validate_trajectory(grid.params(flat));
+        prepare_batch_output(spec, flat_indices, out);
+        const bool rk4 = spec.integrator.method == IntegratorMethod::rk4;
+        if (spec.integrator.precision == Precision::float32)
+            rk4 ? run_typed<float, RungeKutta4>(spec, grid, out) : run_typed<float, GradientDescent>(spec, grid, out);
+        else
+            rk4 ? run_typed<double, RungeKutta4>(spec, grid, out) : run_typed<double, GradientDescent>(spec, grid, out);
+    }
+
+private:
+    template <class Real, class Integrator>
+    void run_typed(const SweepSpec& spec, const Grid& grid, BatchOutput& out) const {
+        const std::vector<std::int64_t> steps = record_steps(spec.integrator.max_steps, spec.output.record_points);
+        const auto trace_length = static_cast<std::size_t>(out.trace_length);
+        const auto count = static_cast<std::int64_t>(out.size());
+        const int max_head = spec.max_head_dim();
+#pragma omp parallel num_threads(threads_)
+        {
+            std::vector<Real> state, gradient, workspace, scratch; // reused across this thread's trajectories
+#pragma omp for schedule(dynamic, 1)
+            for (std::int64_t slot = 0; slot < count; ++slot) {
+                const auto b = static_cast<std::size_t>(slot);
+                const TrajectoryParams params = grid.params(out.flat_index[b]);
+                const SeedDraws draws = draw_seed(spec.shape, max_head, spec.master_seed, params.seed_index);
+                const TrajectorySetup<Real> setup = make_trajectory<Real>(spec.shape, params, draws);
+                const StateLayout state_layout(setup.dims);
+                state = setup.initial_state;
+                gradient.resize(state_layout.size);
+                workspace.resize(WorkspaceLayout(setup.dims).size);
+                scratch.resize(Integrator::scratch_vectors * state_layout.size);
+                store_initial_head(spec, setup.dims, setup.initial_state.data(), b, out);
+
+                TrajectoryRecorder recorder;
+                recorder.record_steps = steps.data();
+                recorder.record_count = static_cast<int>(steps.size());
+                recorder.label_distance = out.label_distance_trace.data() + b * trace_length;
+                recorder.projected_distance = out.projected_distance_trace.data() + b * trace_length;
+                recorder.accuracy = out.accuracy_trace.data() + b * trace_length;
+                recorder.loss = out.loss_trace.data() + b * trace_length;
+                recorder.summary = &out.summary[b];
+                const TrajectoryBuffers<Real> buffers{state.data(), gradient.data(), workspace.data(), scratch.data()};
+                run_trajectory<Real, Integrator>(setup.problem(), buffers,
+                                                 run_settings(spec, params, setup.reference_distance), recorder);
+                store_final_geometry(spec, setup.dims, state.data(), setup.inputs.empty() ? nullptr : setup.inputs.data(),
+                                     b, out);
+            }
+        }
+    }
+
+    int threads_;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+} // namespace collapse
