@@ -1,0 +1,61 @@
+// Grid to batches: which trajectories a process runs (shards, resume), in
+// what batches, and the pipeline that keeps the backend busy while the
+// previous batch is being written.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "collapse/backend/backend.hpp"
+#include "collapse/config.hpp"
+#include "collapse/results.hpp"
+#include "collapse/sweep/grid.hpp"
+
+namespace collapse {
+
+// `--shard I/N`: shard I of N owns the contiguous flat range shard_range(...).
+struct ShardSelection {
+    std::int64_t index = 0;
+    std::int64_t count = 1;
+};
+
+// Parses "I/N" (0 <= I < N); throws std::invalid_argument naming the problem.
+ShardSelection parse_shard(const std::string& text);
+
+struct FlatRange {
+    std::int64_t begin = 0, end = 0;
+};
+// Contiguous ranges keep each shard's HDF5 writes local and let `merge` map a
+// shard with a handful of hyperslabs; sizes differ by at most one.
+FlatRange shard_range(std::int64_t grid_size, ShardSelection shard);
+
+// Flat indices in `range` whose status is -1 (not run yet). `status` may be
+// empty, meaning nothing has run.
+std::vector<std::int64_t> pending_trajectories(FlatRange range, std::span<const std::int8_t> status);
+
+struct SweepProgress {
+    std::int64_t trajectories_done = 0;  // in this run
+    std::int64_t trajectories_total = 0; // in this run
+    std::int64_t status_counts[3] = {0, 0, 0}; // stable, collapsed, diverged, in this run
+};
+
+struct SweepReport {
+    SweepProgress progress;
+    bool interrupted = false; // stopped early because stop_requested became true
+};
+
+// Runs `pending` through `backend` in batches of `batch_size`. Each finished
+// batch goes to `write_batch` on a second thread while the backend computes
+// the next one; `write_batch` calls never overlap and keep batch order.
+// Checks `stop_requested` between batches: the batch in flight is finished
+// and written, then the run returns with interrupted = true.
+SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend, std::span<const std::int64_t> pending,
+                      std::int64_t batch_size, const std::function<void(const BatchOutput&)>& write_batch,
+                      const std::function<void(const SweepProgress&)>& on_progress,
+                      const std::atomic<bool>& stop_requested);
+
+} // namespace collapse

@@ -1,0 +1,39 @@
+// The subcommands of collapse-sweep (SPEC §7). Each returns the process exit
+// code; errors that map to a code are thrown as UsageError (2) or anything
+// else (1) and translated once, in main.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace collapse::cli {
+
+enum ExitCode : int { exit_ok = 0, exit_runtime_error = 1, exit_usage = 2, exit_interrupted = 3 };
+
+// Bad usage or input the user must fix: exit code 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct RunOptions {
+    std::string spec_path;
+    std::string output_path; // empty: derived from the spec name
+    std::string backend = "auto";
+    int threads = 0;
+    std::int64_t batch_size = 0; // 0: the backend's default
+    std::string shard;           // "I/N" or empty
+    bool resume = false;
+    bool overwrite = false;
+    bool quiet = false;
+    std::vector<std::string> overrides;
+    std::string command_line;
+};
+
+int run_command(const RunOptions& options);
+int validate_command(const std::string& spec_path, const std::vector<std::string>& overrides);
+int info_command(const std::string& path);
+int merge_command(const std::string& output_path, const std::vector<std::string>& shard_paths, bool overwrite);
+
+} // namespace collapse::cli

@@ -1,0 +1,86 @@
+// collapse-sweep: parse the command line with CLI11 and dispatch.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "collapse/sweep/spec_parser.hpp"
+#include "collapse/version.hpp"
+#include "commands.hpp"
+
+namespace {
+
+std::string quoted_command_line(int argc, char** argv) {
+    std::string line;
+    for (int a = 0; a < argc; ++a) {
+        const std::string word = argv[a];
+        if (a > 0) line += ' ';
+        const bool plain = !word.empty() && word.find_first_of(" \t\"'\\$`") == std::string::npos;
+        line += plain ? word : "'" + word + "'";
+    }
+    return line;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    using namespace collapse::cli;
+    CLI::App app{"collapse-sweep: GPU-accelerated phase diagrams of representation collapse", "collapse-sweep"};
+    app.set_version_flag("--version", std::string("collapse-sweep ") + collapse::tool_version + " (" + collapse::git_sha + ")");
+    app.require_subcommand(1);
+
+    RunOptions run;
+    run.command_line = quoted_command_line(argc, argv);
+    auto* run_app = app.add_subcommand("run", "Run a sweep into an HDF5 file");
+    run_app->add_option("spec", run.spec_path, "Sweep file (TOML)")->required();
+    run_app->add_option("-o,--output", run.output_path, "Output HDF5 file (default: SPEC name with .h5)");
+    run_app->add_option("--backend", run.backend, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    run_app->add_option("--threads", run.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
+    run_app->add_option("--batch-size", run.batch_size, "Trajectories per batch (default: the backend's)")
+        ->check(CLI::PositiveNumber);
+    run_app->add_option("--shard", run.shard, "Run shard I of N (I/N), for job arrays");
+    run_app->add_flag("--resume", run.resume, "Continue an interrupted run: only trajectories not yet run");
+    run_app->add_flag("--overwrite", run.overwrite, "Replace an existing output file");
+    run_app->add_option("--set", run.overrides, "Override a spec key: section.key=value (TOML value)");
+    run_app->add_flag("-q,--quiet", run.quiet, "No progress output");
+
+    std::string validate_path;
+    std::vector<std::string> validate_overrides;
+    auto* validate_app = app.add_subcommand("validate", "Check a sweep file; print the grid and a cost estimate");
+    validate_app->add_option("spec", validate_path, "Sweep file (TOML)")->required();
+    validate_app->add_option("--set", validate_overrides, "Override a spec key: section.key=value");
+
+    std::string info_path;
+    auto* info_app = app.add_subcommand("info", "Axes, progress, status counts and provenance of an output file");
+    info_app->add_option("file", info_path, "Output HDF5 file")->required();
+
+    std::string merge_output;
+    std::vector<std::string> merge_shards;
+    bool merge_overwrite = false;
+    auto* merge_app = app.add_subcommand("merge", "Build one virtual HDF5 file over shard files");
+    merge_app->add_option("output", merge_output, "Merged file to create")->required();
+    merge_app->add_option("shards", merge_shards, "Shard files")->required();
+    merge_app->add_flag("--overwrite", merge_overwrite, "Replace an existing merged file");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        const int code = app.exit(error);
+        return code == 0 ? exit_ok : exit_usage;
+    }
+    try {
+        if (*run_app) return run_command(run);
+        if (*validate_app) return validate_command(validate_path, validate_overrides);
+        if (*info_app) return info_command(info_path);
+        if (*merge_app) return merge_command(merge_output, merge_shards, merge_overwrite);
+    } catch (const collapse::SpecError& error) {
+        std::cerr << "error: " << error.what() << '\n';
+        return exit_usage;
+    } catch (const UsageError& error) {
+        std::cerr << "error: " << error.what() << '\n';
+        return exit_usage;
+    } catch (const std::exception& error) {
+        std::cerr << "error: " << error.what() << '\n';
+        return exit_runtime_error;
+    }
+    return exit_usage;
+}

@@ -1,0 +1,112 @@
+// `collapse-sweep run`: spec -> backend -> scheduler -> HDF5, with resume,
+// shards and a clean stop on SIGINT/SIGTERM.
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "collapse/backend/backend.hpp"
+#include "collapse/model/setup.hpp"
+#include "collapse/scheduler/sweep_runner.hpp"
+#include "collapse/storage/result_writer.hpp"
+#include "collapse/sweep/grid.hpp"
+#include "collapse/sweep/spec_parser.hpp"
+#include "commands.hpp"
+#include "progress.hpp"
+
+namespace collapse::cli {
+namespace {
+
+std::atomic<bool> stop_requested{false};
+
+// First signal: finish the batch in flight, flush, close, exit 3. A second
+// one falls through to the default action, for a user who really means it.
+extern "C" void request_stop(int signal_number) {
+    stop_requested.store(true);
+    std::signal(signal_number, SIG_DFL);
+}
+
+std::string default_output_path(const std::string& spec_path, const std::string& shard) {
+    std::string stem = std::filesystem::path(spec_path).stem().string();
+    if (!shard.empty()) {
+        const ShardSelection selection = parse_shard(shard);
+        stem += ".shard-" + std::to_string(selection.index) + "-of-" + std::to_string(selection.count);
+    }
+    return stem + ".h5";
+}
+
+} // namespace
+
+int run_command(const RunOptions& options) {
+    if (options.resume && options.overwrite) throw UsageError("--resume and --overwrite contradict each other");
+    const SweepSpec spec = parse_sweep_spec_file(options.spec_path, options.overrides);
+    const Grid grid(spec);
+    ShardSelection shard;
+    try {
+        if (!options.shard.empty()) shard = parse_shard(options.shard);
+    } catch (const std::invalid_argument& error) {
+        throw UsageError(error.what());
+    }
+    const std::string output = options.output_path.empty() ? default_output_path(options.spec_path, options.shard)
+                                                           : options.output_path;
+    const bool exists = std::filesystem::exists(output);
+    if (exists && !options.resume && !options.overwrite)
+        throw UsageError("output " + output + " exists; pass --resume to continue it or --overwrite to replace it");
+    if (!exists && options.resume) throw UsageError("--resume: output " + output + " does not exist");
+
+    std::string note;
+    std::unique_ptr<Backend> backend;
+    try {
+        backend = make_backend(options.backend, options.threads, note);
+    } catch (const BackendError& error) {
+        throw UsageError(std::string("--backend ") + options.backend + ": " + error.what());
+    }
+    if (!note.empty() && !options.quiet) std::cerr << "note: " << note << '\n';
+
+    storage::Provenance provenance{options.command_line, backend->name(), backend->device_name()};
+    const FlatRange range = shard_range(grid.size(), shard);
+    std::vector<std::int8_t> status;
+    std::unique_ptr<storage::ResultWriter> writer;
+    if (options.resume) {
+        writer = storage::ResultWriter::resume(output, spec, grid, provenance, status);
+    } else {
+        writer = storage::ResultWriter::create(output, spec, grid, provenance,
+                                               storage::ShardRange{shard.index, shard.count, range.begin, range.end},
+                                               options.overwrite);
+    }
+    // Per-seed arrays are a pure function of the seed; rewriting them on resume is harmless.
+    if (spec.output.save_initial)
+        for (std::int64_t seed = 0; seed < spec.seeds; ++seed) writer->write_seed_data(make_seed_data(spec, seed));
+
+    const std::vector<std::int64_t> pending = pending_trajectories(range, status);
+    const std::int64_t batch_size = options.batch_size > 0 ? options.batch_size : backend->default_batch_size(spec);
+    if (!options.quiet)
+        std::cerr << "collapse-sweep: " << pending.size() << " trajectories to run (grid " << grid.size() << ") on "
+                  << backend->name() << " [" << backend->device_name() << "], batches of " << batch_size << " -> "
+                  << output << '\n';
+
+    stop_requested = false;
+    std::signal(SIGINT, request_stop);
+    std::signal(SIGTERM, request_stop);
+    ProgressDisplay display(stderr, options.quiet);
+    const SweepReport report = run_sweep(
+        spec, grid, *backend, pending, batch_size, [&](const BatchOutput& batch) { writer->write_batch(batch); },
+        [&](const SweepProgress& progress) { display.update(progress); }, stop_requested);
+    writer->close();
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    display.finish(report.progress, report.interrupted);
+    if (report.interrupted) {
+        if (!options.quiet) std::cerr << "stopped by signal; continue with: collapse-sweep run " << options.spec_path
+                                      << " -o " << output << " --resume\n";
+        return exit_interrupted;
+    }
+    return exit_ok;
+}
+
+int validate_command(const std::string& spec_path, const std::vector<std::string>& overrides) {
+    const SweepSpec spec = parse_sweep_spec_file(spec_path, overrides);
+    std::cout << describe_sweep(spec);
+    return exit_ok;
+}
+
+} // namespace collapse::cli

@@ -1,0 +1,143 @@
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+
+#include <numeric>
+#include <set>
+
+#include "collapse/scheduler/sweep_runner.hpp"
+
+namespace collapse {
+namespace {
+
+TEST(Shards, ParseAcceptsIOverNAndRejectsNonsense) {
+    const ShardSelection shard = parse_shard("2/5");
+    EXPECT_EQ(shard.index, 2);
+    EXPECT_EQ(shard.count, 5);
+    for (const char* bad : {"", "3", "5/5", "-1/4", "1/0", "a/b", "1/2/3", "1 /2"})
+        EXPECT_THROW(parse_shard(bad), std::invalid_argument) << bad;
+}
+
+TEST(Shards, CoverTheGridExactlyOnce) {
+    for (std::int64_t size : {1, 7, 100, 1001})
+        for (std::int64_t count : {1, 2, 3, 8, 13}) {
+            std::int64_t next = 0;
+            for (std::int64_t index = 0; index < count; ++index) {
+                const FlatRange range = shard_range(size, ShardSelection{index, count});
+                EXPECT_EQ(range.begin, next);
+                EXPECT_LE(range.end - range.begin, size / count + 1);
+                next = range.end;
+            }
+            EXPECT_EQ(next, size);
+        }
+}
+
+TEST(Pending, KeepsOnlyNotRunInsideTheRange) {
+    const std::vector<std::int8_t> status{0, -1, 1, -1, -1, 2};
+    EXPECT_EQ(pending_trajectories(FlatRange{1, 5}, status), (std::vector<std::int64_t>{1, 3, 4}));
+    EXPECT_EQ(pending_trajectories(FlatRange{2, 4}, {}), (std::vector<std::int64_t>{2, 3}));
+}
+
+// A backend that marks every trajectory collapsed and counts calls.
+class RecordingBackend final : public Backend {
+public:
+    std::string name() const override { return "recording"; }
+    std::string device_name() const override { return "none"; }
+    std::int64_t default_batch_size(const SweepSpec&) const override { return 4; }
+    void run_batch(const SweepSpec&, const Grid&, std::span<const std::int64_t> flat, BatchOutput& out) override {
+        out.flat_index.assign(flat.begin(), flat.end());
+        out.summary.assign(flat.size(), TrajectorySummary{});
+        for (auto& summary : out.summary) summary.status = TrajectoryStatus::collapsed;
+        ++batches;
+    }
+    int batches = 0;
+};
+
+SweepSpec tiny_spec(std::int64_t seeds) {
+    SweepSpec spec;
+    spec.shape.classes = 2;
+    spec.shape.samples_per_class = 1;
+    spec.shape.dim = 1;
+    spec.integrator.max_steps = 1;
+    spec.output.record_points = 2;
+    spec.seeds = seeds;
+    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0}, false}, Axis{"head_dim", Axis::Type::integer, {0}, false},
+                 Axis{"lr", Axis::Type::real, {0.1}, false}};
+    return spec;
+}
+
+TEST(RunSweep, WritesEveryPendingTrajectoryOnceInOrder) {
+    const SweepSpec spec = tiny_spec(23);
+    const Grid grid(spec);
+    RecordingBackend backend;
+    const std::vector<std::int64_t> pending = pending_trajectories(FlatRange{0, grid.size()}, {});
+    std::vector<std::int64_t> written;
+    std::atomic<bool> stop{false};
+    int progress_calls = 0;
+    const SweepReport report = run_sweep(
+        spec, grid, backend, pending, 5,
+        [&](const BatchOutput& batch) { written.insert(written.end(), batch.flat_index.begin(), batch.flat_index.end()); },
+        [&](const SweepProgress&) { ++progress_calls; }, stop);
+    EXPECT_EQ(written, pending);
+    EXPECT_EQ(backend.batches, 5);
+    EXPECT_EQ(progress_calls, 5);
+    EXPECT_FALSE(report.interrupted);
+    EXPECT_EQ(report.progress.status_counts[1], 23);
+}
+
+TEST(RunSweep, StopsBetweenBatchesAndWritesWhatFinished) {
+    const SweepSpec spec = tiny_spec(20);
+    const Grid grid(spec);
+    RecordingBackend backend;
+    const std::vector<std::int64_t> pending = pending_trajectories(FlatRange{0, grid.size()}, {});
+    std::atomic<bool> stop{false};
+    std::vector<std::int64_t> written;
+    const SweepReport report = run_sweep(
+        spec, grid, backend, pending, 3,
+        [&](const BatchOutput& batch) { written.insert(written.end(), batch.flat_index.begin(), batch.flat_index.end()); },
+        [&](const SweepProgress& progress) {
+            if (progress.trajectories_done >= 6) stop = true;
+        },
+        stop);
+    EXPECT_TRUE(report.interrupted);
+    EXPECT_EQ(written.size(), 6u);
+    EXPECT_EQ(report.progress.trajectories_done, 6);
+}
+
+TEST(RunSweep, WriterErrorsReachTheCaller) {
+    const SweepSpec spec = tiny_spec(10);
+    const Grid grid(spec);
+    RecordingBackend backend;
+    const std::vector<std::int64_t> pending = pending_trajectories(FlatRange{0, grid.size()}, {});
+    std::atomic<bool> stop{false};
+    EXPECT_THROW(run_sweep(
+                     spec, grid, backend, pending, 4, [](const BatchOutput&) { throw std::runtime_error("disk full"); },
+                     nullptr, stop),
+                 std::runtime_error);
+}
+
+long peak_resident_kib() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss;
+}
+
+// A million real trajectories through the CPU backend: peak memory grows with
+// the batch, not the grid.
+TEST(RunSweep, MemoryIsBoundedByTheBatchNotTheGrid) {
+    const SweepSpec spec = tiny_spec(1'000'000);
+    const Grid grid(spec);
+    auto backend = make_cpu_backend(2);
+    const std::vector<std::int64_t> pending = pending_trajectories(FlatRange{0, grid.size()}, {});
+    const long before = peak_resident_kib();
+    std::atomic<bool> stop{false};
+    std::int64_t written = 0;
+    run_sweep(spec, grid, *backend, pending, 4096, [&](const BatchOutput& batch) { written += static_cast<std::int64_t>(batch.size()); },
+              nullptr, stop);
+    EXPECT_EQ(written, 1'000'000);
+    const long growth_kib = peak_resident_kib() - before;
+    EXPECT_LT(growth_kib, 64 * 1024) << "peak RSS grew by " << growth_kib << " KiB";
+}
+
+} // namespace
+} // namespace collapse
