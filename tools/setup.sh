@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what is missing (Debian packages, the Python venv) and builds.
+# Idempotent: a second run only rebuilds what changed.
+#   BUILD_DIR   build directory (default: build)
+#   CMAKE_ARGS  extra arguments for the configure step
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libtomlplusplus-dev libcli11-dev
+          libgtest-dev libgmock-dev liblapack-dev libssl-dev libopenmpi-dev openmpi-bin)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The analysis tools and the format tests use their own venv: Debian's
+# python3-* packages do not reach the python3 on PATH.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import h5py, numpy, matplotlib, xarray, h5netcdf" 2>/dev/null; then
+    echo "setup: creating .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -r tools/requirements.txt
+fi
+
+build_dir=${BUILD_DIR:-build}
+# shellcheck disable=SC2086
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
