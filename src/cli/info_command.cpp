@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "collapse/storage/result_reader.hpp"
-#include "collapse/storage/shard_merge.hpp"
+#include "collapse/storage/merge.hpp"
 #include "commands.hpp"
 
 namespace collapse::cli {
@@ -48,8 +48,9 @@ int info_command(const std::string& path) {
 }
 
 int merge_command(const std::string& output_path, const std::vector<std::string>& shard_paths, bool overwrite) {
-    storage::merge_shards(output_path, shard_paths, overwrite);
-    std::cout << "merged " << shard_paths.size() << " shards into " << output_path << '\n';
+    const storage::MergeReport report = storage::merge_shards(output_path, shard_paths, overwrite);
+    std::cout << "merged " << shard_paths.size() << " shards into " << output_path << ": " << report.trajectories
+              << " trajectories, " << report.not_run << " not run yet\n";
     return exit_ok;
 }
 

@@ -63,11 +63,17 @@ int run_command(const RunOptions& options) {
     if (!note.empty() && !options.quiet) std::cerr << "note: " << note << '\n';
 
     storage::Provenance provenance{options.command_line, backend->name(), backend->device_name()};
-    const FlatRange range = shard_range(grid.size(), shard);
+    FlatRange range = shard_range(grid.size(), shard);
     std::vector<std::int8_t> status;
     std::unique_ptr<storage::ResultWriter> writer;
     if (options.resume) {
         writer = storage::ResultWriter::resume(output, spec, grid, provenance, status);
+        // The file knows which shard it is; --shard, if given, must agree.
+        const storage::ShardRange owned = writer->shard();
+        if (!options.shard.empty() && (owned.index != shard.index || owned.count != shard.count))
+            throw UsageError("--resume: " + output + " is shard " + std::to_string(owned.index) + "/" +
+                             std::to_string(owned.count) + ", not " + options.shard);
+        range = FlatRange{owned.begin, owned.end};
     } else {
         writer = storage::ResultWriter::create(output, spec, grid, provenance,
                                                storage::ShardRange{shard.index, shard.count, range.begin, range.end},

@@ -11,12 +11,19 @@ namespace {
 
 using spec_detail::format_number;
 
+// Six significant digits: enough to tell grid points apart at a glance.
+std::string short_number(double value) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.6g", value);
+    return buffer;
+}
+
 // Axes longer than this show their first and last values only.
 constexpr std::size_t max_listed_values = 8;
 
 std::string axis_value_text(const Axis& axis, double value) {
     if (axis.type == Axis::Type::boolean) return value != 0.0 ? "true" : "false";
-    return format_number(value);
+    return short_number(value);
 }
 
 std::string axis_values_text(const Axis& axis) {

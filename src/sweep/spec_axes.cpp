@@ -62,8 +62,10 @@ bool read_range(const toml::table& table, const AxisRule& rule, const std::strin
         log.at_node(key_path, table, form_text + ", got a table with " + std::to_string(table.size()) + " keys");
         return false;
     }
-    const auto& [range_key, range_node] = *table.begin();
-    const std::string_view kind = range_key.str();
+    // The iterator owns the key/node pair it points at, so it must outlive them.
+    const auto range_entry = table.cbegin();
+    const toml::node& range_node = range_entry->second;
+    const std::string_view kind = range_entry->first.str();
     if (kind != "linspace" && kind != "logspace") {
         log.at_node(key_path, range_node,
                     "unknown key '" + std::string(kind) + "' in an axis range" +
@@ -73,7 +75,9 @@ bool read_range(const toml::table& table, const AxisRule& rule, const std::strin
     const std::string form = std::string(kind) + " must be exactly [a, b, n] (first, last, count), got ";
     const auto* triple = range_node.as_array();
     if (!triple) {
-        log.at_node(key_path, range_node, form + "a " + std::string(type_name(range_node)));
+        const std::string_view type = type_name(range_node);
+        const bool vowel = std::string_view("aeiou").find(type.front()) != std::string_view::npos;
+        log.at_node(key_path, range_node, form + (vowel ? "an " : "a ") + std::string(type));
         return false;
     }
     if (triple->size() != 3) {
@@ -91,13 +95,13 @@ bool read_range(const toml::table& table, const AxisRule& rule, const std::strin
 
     const bool logarithmic = kind == "logspace";
     axis.log_spaced = logarithmic;
+    const double intervals = static_cast<double>(std::max<std::int64_t>(*count - 1, 1));
     for (std::int64_t index = 0; index < *count; ++index) {
         // The last point is b exactly, and a + (b - a) * i / (n - 1) keeps round
         // inputs round (linspace [0, 0.5, 26] gives 0.02 * i to the last bit).
-        const double position =
-            index + 1 == *count && *count > 1
-                ? *last
-                : *first + (*last - *first) * static_cast<double>(index) / static_cast<double>(std::max<std::int64_t>(*count - 1, 1));
+        const double position = index + 1 == *count && *count > 1
+                                    ? *last
+                                    : *first + (*last - *first) * static_cast<double>(index) / intervals;
         double value = logarithmic ? std::pow(10.0, position) : position;
         const std::string violation = generated_value_violation(value, rule);
         if (!violation.empty()) {

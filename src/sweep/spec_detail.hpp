@@ -6,7 +6,7 @@
 #include <initializer_list>
 #include <limits>
 #include <optional>
-#include <set>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,12 +24,15 @@ class ErrorLog {
 public:
     explicit ErrorLog(std::string source_name) : source_name_(std::move(source_name)) {}
 
-    void mark_overridden(const std::string& key_path) { overridden_.insert(key_path); }
+    // `override_index` orders override problems like the --set options.
+    void mark_overridden(const std::string& key_path, std::size_t override_index) {
+        overridden_[key_path] = override_index;
+    }
     bool is_overridden(const std::string& key_path) const { return overridden_.count(key_path) != 0; }
 
     void at_node(const std::string& key_path, const toml::node& node, const std::string& reason);
     void at_line(const std::string& key_path, std::uint32_t line, const std::string& reason);
-    void at_override(const std::string& key_path, const std::string& reason);
+    void at_override(const std::string& key_path, std::size_t override_index, const std::string& reason);
 
     bool empty() const { return entries_.empty(); }
     // Throws SpecError with one line per problem: file problems by line, then overrides.
@@ -38,11 +41,11 @@ public:
 private:
     struct Entry {
         bool from_override;
-        std::uint32_t line;
+        std::uint64_t position; // the line in the file, or the index of the --set
         std::string text;
     };
     std::string source_name_;
-    std::set<std::string> overridden_;
+    std::map<std::string, std::size_t> overridden_;
     std::vector<Entry> entries_;
 };
 

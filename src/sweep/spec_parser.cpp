@@ -53,7 +53,8 @@ bool is_bare_word(std::string_view text, std::string_view extra_characters) {
 // is not TOML reads as a string.
 std::optional<toml::table> parse_override_value(std::string_view value_text, std::string& reason) {
     try {
-        toml::table snippet = toml::parse("value = " + std::string(value_text) + "\n", "--set");
+        const std::string snippet_text = "value = " + std::string(value_text) + "\n";
+        toml::table snippet = toml::parse(std::string_view(snippet_text), std::string_view("--set"));
         if (snippet.size() == 1 && snippet.contains("value")) return snippet;
         reason = "malformed value '" + std::string(value_text) + "': more than one value";
     } catch (const toml::parse_error& error) {
@@ -82,41 +83,42 @@ void apply_overrides(toml::table& root, const std::vector<std::string>& override
         const std::size_t dot = target.find('.');
         const std::string shown_target = target.empty() ? std::string(text) : std::string(target);
         if (equals == std::string_view::npos || dot == std::string_view::npos) {
-            log.at_override(shown_target, "expected section.key=value (for example grid.lr=0.1)");
+            log.at_override(shown_target, index, "expected section.key=value (for example grid.lr=0.1)");
             continue;
         }
         const std::string section(target.substr(0, dot));
         const std::string key(target.substr(dot + 1));
         if (!is_bare_word(section, "_-") || !is_bare_word(key, "_-")) {
-            log.at_override(shown_target, "expected section.key=value with one section and one key "
-                                          "(a range is grid.frustration={linspace=[0,0.3,4]})");
+            log.at_override(shown_target, index,
+                            "expected section.key=value with one section and one key "
+                            "(a range is grid.frustration={linspace=[0,0.3,4]})");
             continue;
         }
         const std::string_view value_text = trim(text.substr(equals + 1));
         if (value_text.empty()) {
-            log.at_override(shown_target, "missing value after '='");
+            log.at_override(shown_target, index, "missing value after '='");
             continue;
         }
         std::string reason;
         std::optional<toml::table> snippet = parse_override_value(value_text, reason);
         if (!snippet) {
-            log.at_override(shown_target, reason);
+            log.at_override(shown_target, index, reason);
             continue;
         }
         if (!find_section(section)) {
-            log.at_override(shown_target, "unknown section [" + section + "]" +
-                                              did_you_mean(section, section_names(), "[", "]"));
+            log.at_override(shown_target, index,
+                            "unknown section [" + section + "]" + did_you_mean(section, section_names(), "[", "]"));
             continue;
         }
         if (!root.contains(section)) root.insert(section, toml::table{});
         toml::table* table = root.get(section)->as_table();
         if (!table) {
-            log.at_override(shown_target, "[" + section + "] in the file is not a table");
+            log.at_override(shown_target, index, "[" + section + "] in the file is not a table");
             continue;
         }
         if (section == "grid" && !grid_order.count(key)) grid_order[key] = {UINT64_MAX, index};
         table->insert_or_assign(key, std::move(*snippet->get("value")));
-        log.mark_overridden(shown_target);
+        log.mark_overridden(shown_target, index);
     }
 }
 
@@ -125,9 +127,11 @@ void check_sections(const toml::table& root, ErrorLog& log) {
     for (auto&& [key, node] : root) {
         const std::string name(key.str());
         if (find_section(name)) {
-            if (!node.is_table()) log.at_node(name, node, "expected a section [" + name + "], got " + std::string(type_name(node)));
+            if (!node.is_table())
+                log.at_node(name, node, "expected a section [" + name + "], got " + std::string(type_name(node)));
         } else if (const SectionSchema* home = section_knowing(name, "")) {
-            log.at_node(name, node, "'" + name + "' must be inside a section: it belongs in [" + std::string(home->name) + "]");
+            log.at_node(name, node,
+                        "'" + name + "' must be inside a section: it belongs in [" + std::string(home->name) + "]");
         } else {
             log.at_node(name, node, "unknown section [" + name + "]" + did_you_mean(name, section_names(), "[", "]"));
         }

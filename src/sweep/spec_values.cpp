@@ -15,8 +15,8 @@ void ErrorLog::at_node(const std::string& key_path, const toml::node& node, cons
 }
 
 void ErrorLog::at_line(const std::string& key_path, std::uint32_t line, const std::string& reason) {
-    if (is_overridden(key_path)) {
-        at_override(key_path, reason);
+    if (const auto found = overridden_.find(key_path); found != overridden_.end()) {
+        at_override(key_path, found->second, reason);
         return;
     }
     std::string text = source_name_ + ":" + std::to_string(line) + ": ";
@@ -24,8 +24,8 @@ void ErrorLog::at_line(const std::string& key_path, std::uint32_t line, const st
     entries_.push_back({false, line, text + reason});
 }
 
-void ErrorLog::at_override(const std::string& key_path, const std::string& reason) {
-    entries_.push_back({true, 0, "--set " + key_path + ": " + reason});
+void ErrorLog::at_override(const std::string& key_path, std::size_t override_index, const std::string& reason) {
+    entries_.push_back({true, override_index, "--set " + key_path + ": " + reason});
 }
 
 void ErrorLog::throw_if_any() const {
@@ -33,7 +33,7 @@ void ErrorLog::throw_if_any() const {
     std::vector<Entry> sorted = entries_;
     std::stable_sort(sorted.begin(), sorted.end(), [](const Entry& a, const Entry& b) {
         if (a.from_override != b.from_override) return !a.from_override;
-        return !a.from_override && a.line < b.line;
+        return a.position < b.position;
     });
     std::string message;
     for (const Entry& entry : sorted) {
@@ -235,7 +235,8 @@ std::optional<std::size_t> SectionReader::choice(std::string_view key, std::init
     std::string allowed;
     for (std::size_t index = 0; index < names.size(); ++index) {
         if (index > 0) allowed += index + 1 == names.size() ? " or " : ", ";
-        allowed += "\"" + std::string(names[index]) + "\"";
+        // Appended piece by piece: "\"" + std::string(...) trips GCC 12's false -Wrestrict.
+        allowed.append(1, '"').append(names[index]).append(1, '"');
     }
     log_.at_node(path(key), *node,
                  "unknown value \"" + text->get() + "\" (expected " + allowed + ")" +

@@ -35,7 +35,8 @@ inline std::vector<std::string> axis_names(const SweepSpec& spec) {
     return names;
 }
 
-inline const Axis& axis_named(const SweepSpec& spec, std::string_view name) {
+// A copy, so that axis_named(parse(...), name) does not dangle.
+inline Axis axis_named(const SweepSpec& spec, std::string_view name) {
     for (const Axis& axis : spec.axes)
         if (axis.name == name) return axis;
     throw std::runtime_error("no axis " + std::string(name));

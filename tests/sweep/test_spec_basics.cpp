@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "spec_test_support.hpp"
 
 namespace collapse::test {

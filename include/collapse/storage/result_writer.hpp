@@ -1,0 +1,83 @@
+// Writes a sweep's HDF5 output file (SPEC §6) batch by batch, crash-consistently.
+//
+// The file is created complete (every group, dataset, dimension scale and
+// attribute) under a temporary name, switched to SWMR writing and only then
+// renamed to its final path, so OUT.h5 never names a half-built file. Each
+// batch writes its data, flushes, and only then writes /results/status and
+// flushes again: status >= 0 on disk implies the trajectory's data are on
+// disk. A killed writer leaves a file that ResultReader, `--resume` and
+// h5py (with swmr=True) open; see docs/format.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collapse/config.hpp"
+#include "collapse/results.hpp"
+#include "collapse/sweep/grid.hpp"
+
+namespace collapse::storage {
+
+// Where a file came from; tool version and git sha come from version.hpp and
+// the creation time is stamped by the writer.
+struct Provenance {
+    std::string command_line;
+    std::string backend;
+    std::string device_name;
+};
+
+// The part of the grid one file owns: flat indices [begin, end). end = -1
+// means the whole grid. Shard files still hold full-grid-shape datasets; the
+// entries outside the range stay status -1.
+struct ShardRange {
+    std::int64_t index = 0;
+    std::int64_t count = 1;
+    std::int64_t begin = 0;
+    std::int64_t end = -1;
+};
+
+class ResultWriter {
+public:
+    // Creates `path`. Throws StorageError if it exists and !overwrite, or if
+    // another process is writing it.
+    static std::unique_ptr<ResultWriter> create(const std::string& path, const SweepSpec& spec, const Grid& grid,
+                                                const Provenance& provenance, ShardRange shard, bool overwrite);
+
+    // Re-opens `path` for --resume, also when its writer was killed. Throws
+    // StorageError if the stored spec (text + overrides) differs from `spec`,
+    // or if another process is writing it. Fills `status_out` with every
+    // trajectory's status in flat order (the whole grid: trajectories outside
+    // shard() are -1 too and are not this file's to run).
+    static std::unique_ptr<ResultWriter> resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
+                                                const Provenance& provenance, std::vector<std::int8_t>& status_out);
+
+    ~ResultWriter();
+    ResultWriter(const ResultWriter&) = delete;
+    ResultWriter& operator=(const ResultWriter&) = delete;
+
+    // /initial per-seed arrays and /graph for one seed. Only valid with
+    // output.save_initial; idempotent, so a resumed run may simply write every
+    // seed again.
+    void write_seed_data(const SeedData& seed);
+
+    // One batch of finished trajectories (any order, any flat indices inside
+    // shard(), no duplicates). Returns once everything, status last, is flushed.
+    void write_batch(const BatchOutput& batch);
+
+    // Flushes and closes; the file then opens normally everywhere. Idempotent.
+    void close();
+
+    const std::string& path() const;
+    ShardRange shard() const; // resolved: end is never -1
+    const std::vector<std::int64_t>& record_steps() const;
+
+    struct State;
+
+private:
+    explicit ResultWriter(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
+};
+
+} // namespace collapse::storage

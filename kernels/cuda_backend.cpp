@@ -1,0 +1,111 @@
+// The CUDA backend: host-side setup and packing (batch_packing), one kernel
+// launch per batch that integrates every trajectory to its end
+// (trajectory_kernel.cu), results back into the same BatchOutput layout as
+// the CPU backend. Synchronous per batch, like the Backend interface.
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "batch_packing.hpp"
+#include "collapse/backend/backend.hpp"
+#include "cuda_check.hpp"
+#include "device_batch.hpp"
+#include "trajectory_kernel.hpp"
+
+namespace collapse {
+namespace cuda {
+namespace {
+
+// Headroom over the compiler's stack frame for the runtime's own calls.
+constexpr std::size_t stack_headroom_bytes = 1024;
+// Trajectories per thread slot of the device at the default batch size: four
+// waves of 128-thread blocks per multiprocessor keep it busy while
+// trajectories that stop early leave holes.
+constexpr std::int64_t blocks_per_multiprocessor = 4, threads_per_block = 128;
+
+std::size_t host_memory_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page_size > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page_size) : 0;
+}
+
+class CudaBackend final : public Backend {
+public:
+    CudaBackend() {
+        int device_count = 0;
+        const cudaError_t counted = cudaGetDeviceCount(&device_count);
+        if (counted != cudaSuccess) {
+            (void)cudaGetLastError();
+            throw BackendError("no usable CUDA device: " + describe_cuda_error(counted, "cudaGetDeviceCount", "CudaBackend"));
+        }
+        if (device_count == 0) throw BackendError("no CUDA-capable device (cudaGetDeviceCount found none)");
+        COLLAPSE_CUDA_CHECK(cudaSetDevice(device_));
+        COLLAPSE_CUDA_CHECK(cudaGetDeviceProperties(&properties_, device_));
+        // Asking for each kernel's attributes loads it: a device this binary
+        // has no code for fails here (cudaErrorNoKernelImageForDevice), so
+        // --backend auto falls back to the CPU instead of failing mid-sweep.
+        std::size_t stack_needed = 0;
+        for (Precision precision : {Precision::float32, Precision::float64})
+            for (IntegratorMethod method : {IntegratorMethod::gd, IntegratorMethod::rk4})
+                stack_needed = std::max(stack_needed, kernel_resources(precision, method).local_bytes);
+        // evaluate() keeps two Real[128] residual arrays per thread (2 KiB in
+        // double); the limit must cover the whole frame.
+        std::size_t stack_limit = 0;
+        COLLAPSE_CUDA_CHECK(cudaDeviceGetLimit(&stack_limit, cudaLimitStackSize));
+        stack_bytes_ = std::max(stack_limit, stack_needed + stack_headroom_bytes);
+        if (stack_bytes_ != stack_limit) COLLAPSE_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, stack_bytes_));
+        runner_ = std::make_unique<DeviceBatchRunner>(properties_.multiProcessorCount);
+    }
+
+    std::string name() const override { return "cuda"; }
+    std::string device_name() const override { return properties_.name; }
+
+    std::int64_t default_batch_size(const SweepSpec& spec) const override {
+        const std::int64_t wanted = blocks_per_multiprocessor * properties_.multiProcessorCount * threads_per_block;
+        std::size_t free_bytes = 0, total_bytes = 0;
+        COLLAPSE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+        // Stack (local memory) is reserved for every thread the device can hold at once.
+        const std::size_t stack_reserve = stack_bytes_ * static_cast<std::size_t>(properties_.multiProcessorCount) *
+                                          static_cast<std::size_t>(properties_.maxThreadsPerMultiProcessor);
+        // Half of what is free, so other processes and Thrust's temporaries fit.
+        const std::size_t device_budget = free_bytes > 2 * stack_reserve ? free_bytes / 2 - stack_reserve : 0;
+        // Pinned host memory cannot be swapped: keep it to a quarter of RAM.
+        const std::size_t host_budget = host_memory_bytes() / 4;
+        const auto by_device = static_cast<std::int64_t>(device_budget / device_bytes_per_trajectory(spec));
+        const auto by_host = static_cast<std::int64_t>(host_budget / host_bytes_per_trajectory(spec));
+        return std::max<std::int64_t>(1, std::min({wanted, by_device, by_host}));
+    }
+
+    void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
+                   BatchOutput& out) override {
+        if (spec.integrator.precision == Precision::float32)
+            run_typed(spec, grid, flat_indices, single_, out);
+        else
+            run_typed(spec, grid, flat_indices, double_, out);
+    }
+
+private:
+    template <class Real>
+    void run_typed(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
+                   HostBatch<Real>& host, BatchOutput& out) {
+        COLLAPSE_CUDA_CHECK(cudaSetDevice(device_)); // the caller's thread may differ from the constructor's
+        pack_batch(spec, grid, flat_indices, host, out);
+        runner_->run(host, spec.integrator.method, out);
+        unpack_final_states(spec, host, out);
+    }
+
+    int device_ = 0;
+    cudaDeviceProp properties_{};
+    std::size_t stack_bytes_ = 0;
+    std::unique_ptr<DeviceBatchRunner> runner_;
+    HostBatch<float> single_;  // pinned pools, reused across batches
+    HostBatch<double> double_;
+};
+
+} // namespace
+} // namespace cuda
+
+std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<cuda::CudaBackend>(); }
+
+} // namespace collapse

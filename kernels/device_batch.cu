@@ -1,0 +1,165 @@
+#include "device_batch.hpp"
+
+#include <thrust/execution_policy.h>
+#include <thrust/fill.h>
+#include <thrust/system_error.h>
+#include <thrust/transform_reduce.h>
+
+#include <cmath>
+#include <limits>
+#include <new>
+#include <string>
+
+#include "cuda_check.hpp"
+#include "device_buffer.hpp"
+#include "trajectory_kernel.hpp"
+
+namespace collapse::cuda {
+namespace {
+
+template <class Real>
+struct TypedPools {
+    DeviceBuffer<TrajectoryTask<Real>> tasks;
+    DeviceBuffer<Real> states, gradients, workspaces, scratch, label_degrees, inputs;
+};
+
+// One trajectory's status as a one-hot count, summed by transform_reduce.
+struct CountStatus {
+    __host__ __device__ StatusCounts operator()(const TrajectorySummary& summary) const {
+        StatusCounts counts;
+        const int index = static_cast<int>(summary.status) + 1;
+        if (index >= 0 && index < 4) counts.by_status[index] = 1;
+        return counts;
+    }
+};
+
+struct AddCounts {
+    __host__ __device__ StatusCounts operator()(const StatusCounts& a, const StatusCounts& b) const {
+        StatusCounts sum;
+        for (int s = 0; s < 4; ++s) sum.by_status[s] = a.by_status[s] + b.by_status[s];
+        return sum;
+    }
+};
+
+template <class T>
+void upload(DeviceBuffer<T>& device, const T* host, std::size_t count, cudaStream_t stream) {
+    device.resize(count);
+    if (count > 0)
+        COLLAPSE_CUDA_CHECK(cudaMemcpyAsync(device.data(), host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
+}
+
+template <class T>
+void download(T* host, const DeviceBuffer<T>& device, cudaStream_t stream) {
+    if (device.size() > 0)
+        COLLAPSE_CUDA_CHECK(cudaMemcpyAsync(host, device.data(), device.bytes(), cudaMemcpyDeviceToHost, stream));
+}
+
+} // namespace
+
+struct DeviceBatchRunner::Buffers {
+    TypedPools<float> single;
+    TypedPools<double> double_precision;
+    DeviceBuffer<int> primary_labels, second_labels;
+    DeviceBuffer<std::int64_t> record_steps;
+    DeviceBuffer<double> label_distance, projected_distance, accuracy, loss;
+    DeviceBuffer<TrajectorySummary> summaries;
+
+    TypedPools<float>& pools(float*) { return single; }
+    TypedPools<double>& pools(double*) { return double_precision; }
+};
+
+DeviceBatchRunner::DeviceBatchRunner(int multiprocessors)
+    : buffers_(std::make_unique<Buffers>()), multiprocessors_(multiprocessors) {
+    // A blocking stream: it also orders against work on the legacy default stream.
+    COLLAPSE_CUDA_CHECK(cudaStreamCreate(&stream_));
+}
+
+DeviceBatchRunner::~DeviceBatchRunner() {
+    buffers_.reset();
+    if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
+}
+
+template <class Real>
+StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out) {
+    Buffers& buffers = *buffers_;
+    TypedPools<Real>& pools = buffers.pools(static_cast<Real*>(nullptr));
+    const auto count = static_cast<std::size_t>(host.count);
+    const std::size_t trace_size = count * host.record_steps.size();
+    if (count == 0) return StatusCounts{};
+    try {
+        upload(pools.tasks, host.tasks.data(), count, stream_);
+        upload(pools.states, host.states.data(), host.sizes.states, stream_);
+        upload(pools.label_degrees, host.label_degrees.data(), host.sizes.label_degrees, stream_);
+        upload(pools.inputs, host.inputs.data(), host.sizes.inputs, stream_);
+        upload(buffers.primary_labels, host.primary_labels.data(), host.sizes.primary_labels, stream_);
+        upload(buffers.second_labels, host.second_labels.data(), host.sizes.second_labels, stream_);
+        upload(buffers.record_steps, host.record_steps.data(), host.record_steps.size(), stream_);
+        pools.gradients.resize(host.sizes.states);
+        pools.workspaces.resize(host.sizes.workspaces);
+        pools.scratch.resize(host.sizes.scratch);
+        for (DeviceBuffer<double>* trace :
+             {&buffers.label_distance, &buffers.projected_distance, &buffers.accuracy, &buffers.loss}) {
+            trace->resize(trace_size);
+            // Entries after a trajectory's stopping step must read NaN (SPEC §3).
+            thrust::fill(thrust::cuda::par.on(stream_), trace->data(), trace->end(),
+                         std::numeric_limits<double>::quiet_NaN());
+        }
+        buffers.summaries.resize(count);
+        // status not_run: the count below proves the kernel reached every trajectory.
+        thrust::fill(thrust::cuda::par.on(stream_), buffers.summaries.data(), buffers.summaries.end(), TrajectorySummary{});
+
+        TrajectoryKernelArgs<Real> args;
+        args.count = host.count;
+        args.tasks = pools.tasks.data();
+        args.states = pools.states.data();
+        args.gradients = pools.gradients.data();
+        args.workspaces = pools.workspaces.data();
+        args.scratch = pools.scratch.data();
+        args.primary_labels = buffers.primary_labels.data();
+        args.second_labels = buffers.second_labels.data();
+        args.label_degrees = pools.label_degrees.data();
+        args.inputs = pools.inputs.data();
+        args.record_steps = buffers.record_steps.data();
+        args.record_count = static_cast<int>(host.record_steps.size());
+        args.label_distance = buffers.label_distance.data();
+        args.projected_distance = buffers.projected_distance.data();
+        args.accuracy = buffers.accuracy.data();
+        args.loss = buffers.loss.data();
+        args.summaries = buffers.summaries.data();
+        launch_trajectory_kernel(args, method, multiprocessors_, stream_);
+        // Synchronise here so that a fault inside the kernel is reported as the kernel's.
+        check_cuda(cudaStreamSynchronize(stream_), "integrate_trajectories kernel (cudaStreamSynchronize after the launch)",
+                   __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
+
+        const StatusCounts counts =
+            thrust::transform_reduce(thrust::cuda::par.on(stream_), buffers.summaries.data(), buffers.summaries.end(),
+                                     CountStatus{}, StatusCounts{}, AddCounts{});
+        if (counts.of(TrajectoryStatus::not_run) != 0 ||
+            counts.of(TrajectoryStatus::stable) + counts.of(TrajectoryStatus::collapsed) +
+                    counts.of(TrajectoryStatus::diverged) != host.count)
+            throw BackendError("CUDA kernel integrate_trajectories left " +
+                               std::to_string(counts.of(TrajectoryStatus::not_run)) + " of " +
+                               std::to_string(host.count) + " trajectories without a status");
+
+        download(host.states.data(), pools.states, stream_);
+        download(out.label_distance_trace.data(), buffers.label_distance, stream_);
+        download(out.projected_distance_trace.data(), buffers.projected_distance, stream_);
+        download(out.accuracy_trace.data(), buffers.accuracy, stream_);
+        download(out.loss_trace.data(), buffers.loss, stream_);
+        download(out.summary.data(), buffers.summaries, stream_);
+        COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+        return counts;
+    } catch (const BackendError&) {
+        throw;
+    } catch (const thrust::system_error& error) {
+        throw BackendError(std::string("CUDA error in a Thrust call of DeviceBatchRunner::run: ") + error.what());
+    } catch (const std::bad_alloc&) {
+        throw BackendError("out of device memory for a batch of " + std::to_string(count) +
+                           " trajectories; use a smaller --batch-size");
+    }
+}
+
+template StatusCounts DeviceBatchRunner::run<float>(HostBatch<float>&, IntegratorMethod, BatchOutput&);
+template StatusCounts DeviceBatchRunner::run<double>(HostBatch<double>&, IntegratorMethod, BatchOutput&);
+
+} // namespace collapse::cuda

@@ -1,0 +1,99 @@
+// The CUDA backend's one kernel: each thread integrates one trajectory from
+// its initial state to its stopping step with the same run_trajectory /
+// evaluate code the CPU backend runs, evaluating collapse and divergence
+// every step and writing traces at the record points, without returning to
+// the host. State, gradient, workspace and integrator scratch live in global
+// memory at per-trajectory offsets; docs/cuda-backend.md gives the plan for
+// the block-per-trajectory version with shared-memory state.
+#include "cuda_check.hpp"
+#include "trajectory_kernel.hpp"
+
+#include "collapse/integrators/gradient_descent.hpp"
+#include "collapse/integrators/runge_kutta4.hpp"
+#include "collapse/trajectory/runner.hpp"
+
+namespace collapse::cuda {
+namespace {
+
+template <class Real, class Integrator>
+__global__ void integrate_trajectories(const TrajectoryKernelArgs<Real> args) {
+    const std::int64_t slot = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (slot >= args.count) return;
+    const TrajectoryTask<Real> task = args.tasks[slot];
+
+    ModelProblem<Real> problem;
+    problem.dims = task.dims;
+    problem.stop_gradient = task.stop_gradient;
+    problem.inverse_pair_count = task.inverse_pair_count;
+    problem.primary_label = args.primary_labels + task.primary_label_offset;
+    problem.second_label = args.second_labels + task.second_label_offset;
+    problem.label_degree = args.label_degrees + task.label_degree_offset;
+    problem.inputs = task.dims.teacher_student() ? args.inputs + task.inputs_offset : nullptr;
+
+    TrajectoryBuffers<Real> buffers;
+    buffers.state = args.states + task.state_offset;
+    buffers.gradient = args.gradients + task.state_offset;
+    buffers.workspace = args.workspaces + task.workspace_offset;
+    buffers.integrator_scratch = args.scratch + task.scratch_offset;
+
+    const std::size_t trace_start = static_cast<std::size_t>(slot) * static_cast<std::size_t>(args.record_count);
+    TrajectoryRecorder recorder;
+    recorder.record_steps = args.record_steps;
+    recorder.record_count = args.record_count;
+    recorder.label_distance = args.label_distance + trace_start;
+    recorder.projected_distance = args.projected_distance + trace_start;
+    recorder.accuracy = args.accuracy + trace_start;
+    recorder.loss = args.loss + trace_start;
+    recorder.summary = args.summaries + slot;
+
+    run_trajectory<Real, Integrator>(problem, buffers, task.settings, recorder);
+}
+
+template <class Real, class Integrator>
+KernelResources resources_of() {
+    cudaFuncAttributes attributes{};
+    COLLAPSE_CUDA_CHECK(cudaFuncGetAttributes(&attributes, integrate_trajectories<Real, Integrator>));
+    KernelResources resources;
+    resources.local_bytes = attributes.localSizeBytes;
+    resources.registers = attributes.numRegs;
+    resources.max_threads_per_block = attributes.maxThreadsPerBlock;
+    return resources;
+}
+
+} // namespace
+
+LaunchShape choose_launch_shape(std::int64_t count, int multiprocessors) {
+    int threads = 128;
+    while (threads > 32 && (count + threads - 1) / threads < multiprocessors) threads /= 2;
+    LaunchShape shape;
+    shape.threads_per_block = threads;
+    shape.blocks = static_cast<int>((count + threads - 1) / threads);
+    return shape;
+}
+
+template <class Real>
+void launch_trajectory_kernel(const TrajectoryKernelArgs<Real>& args, IntegratorMethod method, int multiprocessors,
+                              cudaStream_t stream) {
+    if (args.count <= 0) return;
+    const LaunchShape shape = choose_launch_shape(args.count, multiprocessors);
+    if (method == IntegratorMethod::rk4)
+        integrate_trajectories<Real, RungeKutta4><<<shape.blocks, shape.threads_per_block, 0, stream>>>(args);
+    else
+        integrate_trajectories<Real, GradientDescent><<<shape.blocks, shape.threads_per_block, 0, stream>>>(args);
+    // Launch-configuration errors show here; faults inside the kernel show at
+    // the caller's stream synchronisation.
+    COLLAPSE_CUDA_CHECK(cudaGetLastError());
+}
+
+KernelResources kernel_resources(Precision precision, IntegratorMethod method) {
+    const bool rk4 = method == IntegratorMethod::rk4;
+    if (precision == Precision::float32)
+        return rk4 ? resources_of<float, RungeKutta4>() : resources_of<float, GradientDescent>();
+    return rk4 ? resources_of<double, RungeKutta4>() : resources_of<double, GradientDescent>();
+}
+
+template void launch_trajectory_kernel<float>(const TrajectoryKernelArgs<float>&, IntegratorMethod, int, cudaStream_t);
+template void launch_trajectory_kernel<double>(const TrajectoryKernelArgs<double>&, IntegratorMethod, int,
+                                               cudaStream_t);
+
+} // namespace collapse::cuda

@@ -1,0 +1,224 @@
+// ResultWriter::write_batch and write_seed_data: scattered trajectories go to
+// disk with one H5Dwrite per dataset per batch, through a union of
+// rectangular boxes built from the batch's runs of consecutive flat indices.
+#include <algorithm>
+#include <numeric>
+
+#include "collapse/storage/flat_boxes.hpp"
+#include "writer_state.hpp"
+
+namespace collapse::storage {
+
+using namespace detail;
+
+namespace {
+
+// The file-space selection of the items (trajectories or one seed) covered by
+// `boxes`, each extended over the dataset's trailing dimensions. A union of
+// hyperslabs is traversed in row-major order, i.e. increasing flat index.
+Handle select_items(hid_t dataset, const DatasetLayout& layout, const std::vector<GridBox>& boxes) {
+    Handle space = checked(H5Dget_space(dataset), H5Sclose, "cannot get the dataspace of " + layout.path());
+    const std::size_t rank = layout.shape.size();
+    std::vector<hsize_t> start(rank, 0), count(layout.shape.begin(), layout.shape.end());
+    check(H5Sselect_none(space.get()), "cannot reset a selection");
+    for (const GridBox& box : boxes) {
+        std::copy(box.start.begin(), box.start.end(), start.begin());
+        std::copy(box.count.begin(), box.count.end(), count.begin());
+        check(H5Sselect_hyperslab(space.get(), H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr),
+              "cannot select in " + layout.path());
+    }
+    return space;
+}
+
+void write_selection(hid_t dataset, const DatasetLayout& layout, hid_t file_space, hid_t memory_type,
+                     const void* buffer, std::size_t elements) {
+    const hsize_t length = elements;
+    Handle memory_space = checked(H5Screate_simple(1, &length, nullptr), H5Sclose, "cannot make a dataspace");
+    check(H5Dwrite(dataset, memory_type, memory_space.get(), file_space, H5P_DEFAULT, buffer),
+          "cannot write " + layout.path());
+}
+
+// Items' values in the order of `order`, converted to the file's element type.
+template <class Target, class Source>
+std::vector<Target> gathered(const std::vector<Source>& source, const std::vector<std::size_t>& order,
+                             std::int64_t per_item) {
+    const auto width = static_cast<std::size_t>(per_item);
+    std::vector<Target> buffer(order.size() * width);
+    for (std::size_t k = 0; k < order.size(); ++k)
+        for (std::size_t e = 0; e < width; ++e) buffer[k * width + e] = static_cast<Target>(source[order[k] * width + e]);
+    return buffer;
+}
+
+template <class Source>
+void write_gathered(hid_t dataset, const DatasetLayout& layout, hid_t file_space, const std::vector<Source>& source,
+                    const std::vector<std::size_t>& order) {
+    const std::size_t elements = order.size() * static_cast<std::size_t>(layout.per_item);
+    switch (layout.type) {
+    case ElementType::float32: {
+        const auto buffer = gathered<float>(source, order, layout.per_item);
+        write_selection(dataset, layout, file_space, H5T_NATIVE_FLOAT, buffer.data(), elements);
+        break;
+    }
+    case ElementType::float64: {
+        const auto buffer = gathered<double>(source, order, layout.per_item);
+        write_selection(dataset, layout, file_space, H5T_NATIVE_DOUBLE, buffer.data(), elements);
+        break;
+    }
+    case ElementType::int8: {
+        const auto buffer = gathered<std::int8_t>(source, order, layout.per_item);
+        write_selection(dataset, layout, file_space, H5T_NATIVE_INT8, buffer.data(), elements);
+        break;
+    }
+    case ElementType::int32: {
+        const auto buffer = gathered<std::int32_t>(source, order, layout.per_item);
+        write_selection(dataset, layout, file_space, H5T_NATIVE_INT32, buffer.data(), elements);
+        break;
+    }
+    case ElementType::int64: {
+        const auto buffer = gathered<std::int64_t>(source, order, layout.per_item);
+        write_selection(dataset, layout, file_space, H5T_NATIVE_INT64, buffer.data(), elements);
+        break;
+    }
+    }
+}
+
+const std::vector<double>* batch_array(const BatchOutput& batch, const std::string& path) {
+    if (path == "/traces/label_distance") return &batch.label_distance_trace;
+    if (path == "/traces/projected_distance") return &batch.projected_distance_trace;
+    if (path == "/traces/accuracy") return &batch.accuracy_trace;
+    if (path == "/traces/loss") return &batch.loss_trace;
+    if (path == "/final/label_embeddings") return &batch.final_label_embeddings;
+    if (path == "/final/head") return &batch.final_head;
+    if (path == "/final/sample_embeddings") return &batch.final_sample_embeddings;
+    if (path == "/initial/head_A") return &batch.initial_head_A;
+    if (path == "/initial/head_B") return &batch.initial_head_B;
+    return nullptr;
+}
+
+// /results/<name> of every trajectory, in batch order; integers stay exact.
+std::vector<double> summary_reals(const BatchOutput& batch, const std::string& name) {
+    std::vector<double> values;
+    for (const TrajectorySummary& s : batch.summary) {
+        if (name == "collapse_time") values.push_back(s.collapse_time);
+        else if (name == "peak_accuracy") values.push_back(s.peak_accuracy);
+        else if (name == "final_accuracy") values.push_back(s.final_accuracy);
+        else if (name == "final_loss") values.push_back(s.final_loss);
+        else if (name == "final_label_distance") values.push_back(s.final_label_distance);
+        else if (name == "final_projected_distance") values.push_back(s.final_projected_distance);
+        else if (name == "slow_rate") values.push_back(s.slow_rate);
+        else if (name == "initial_label_distance") values.push_back(s.initial_label_distance);
+        else if (name == "reference_distance") values.push_back(s.reference_distance);
+        else throw StorageError("no summary field for /results/" + name);
+    }
+    return values;
+}
+
+std::vector<std::int64_t> summary_integers(const BatchOutput& batch, const std::string& name) {
+    std::vector<std::int64_t> values;
+    for (const TrajectorySummary& s : batch.summary) {
+        if (name == "status") values.push_back(static_cast<std::int64_t>(s.status));
+        else if (name == "collapse_step") values.push_back(s.collapse_step);
+        else if (name == "final_step") values.push_back(s.final_step);
+        else if (name == "peak_accuracy_step") values.push_back(s.peak_accuracy_step);
+        else throw StorageError("no summary field for /results/" + name);
+    }
+    return values;
+}
+
+void require_size(const std::string& what, std::size_t actual, std::size_t expected) {
+    if (actual != expected)
+        throw StorageError("batch " + what + " holds " + std::to_string(actual) + " values, expected " +
+                           std::to_string(expected));
+}
+
+} // namespace
+
+void ResultWriter::write_batch(const BatchOutput& batch) {
+    if (!state_ || state_->closed) throw StorageError("write_batch on a closed ResultWriter");
+    QuietErrors quiet;
+    const State& state = *state_;
+    const std::size_t count = batch.size();
+    if (count == 0) return;
+    require_size("summary", batch.summary.size(), count);
+    if (batch.trace_length != static_cast<int>(state.layout.steps.size()))
+        throw StorageError("batch trace_length " + std::to_string(batch.trace_length) + " != " +
+                           std::to_string(state.layout.steps.size()) + " record steps");
+
+    std::vector<std::size_t> order(count);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return batch.flat_index[a] < batch.flat_index[b];
+    });
+    std::vector<std::int64_t> sorted(count);
+    for (std::size_t k = 0; k < count; ++k) sorted[k] = batch.flat_index[order[k]];
+    if (sorted.front() < state.shard.begin || sorted.back() >= state.shard.end)
+        throw StorageError("batch holds flat indices outside this file's range [" + std::to_string(state.shard.begin) +
+                           ", " + std::to_string(state.shard.end) + ")");
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+        throw StorageError("batch holds a flat index twice");
+    std::vector<GridBox> boxes;
+    for (const auto& [begin, end] : consecutive_runs(sorted))
+        for (GridBox& box : flat_range_boxes(state.layout.grid_shape, begin, end)) boxes.push_back(std::move(box));
+
+    // Validate everything before the first write, so a bad batch writes nothing.
+    for (const DatasetLayout& layout : state.layout.datasets)
+        if (layout.gridded && layout.group != "results")
+            require_size(layout.path(), batch_array(batch, layout.path())->size(),
+                         count * static_cast<std::size_t>(layout.per_item));
+
+    const DatasetLayout* status_layout = nullptr;
+    for (const DatasetLayout& layout : state.layout.datasets) {
+        if (!layout.gridded) continue;
+        if (layout.path() == "/results/status") {
+            status_layout = &layout;
+            continue;
+        }
+        const hid_t dataset = state.datasets.at(layout.path()).get();
+        Handle selection = select_items(dataset, layout, boxes);
+        if (layout.group != "results") write_gathered(dataset, layout, selection.get(), *batch_array(batch, layout.path()), order);
+        else if (layout.type == ElementType::int64)
+            write_gathered(dataset, layout, selection.get(), summary_integers(batch, layout.name), order);
+        else write_gathered(dataset, layout, selection.get(), summary_reals(batch, layout.name), order);
+    }
+    // Status last, after the data are on disk: a reader (or --resume) that
+    // sees status >= 0 can trust the rest of the trajectory.
+    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+    const hid_t status = state.datasets.at("/results/status").get();
+    Handle selection = select_items(status, *status_layout, boxes);
+    write_gathered(status, *status_layout, selection.get(), summary_integers(batch, "status"), order);
+    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+}
+
+void ResultWriter::write_seed_data(const SeedData& seed) {
+    if (!state_ || state_->closed) throw StorageError("write_seed_data on a closed ResultWriter");
+    const State& state = *state_;
+    if (!state.spec.output.save_initial) throw StorageError("write_seed_data without output.save_initial");
+    if (seed.seed_index < 0 || seed.seed_index >= state.spec.seeds)
+        throw StorageError("seed index " + std::to_string(seed.seed_index) + " outside [0, " +
+                           std::to_string(state.spec.seeds) + ")");
+    QuietErrors quiet;
+    const std::vector<GridBox> boxes{GridBox{{seed.seed_index}, {1}}};
+    const std::vector<std::size_t> first{0};
+    for (const DatasetLayout& layout : state.layout.datasets) {
+        if (layout.gridded) continue;
+        const hid_t dataset = state.datasets.at(layout.path()).get();
+        auto write = [&](const auto& source) {
+            require_size("seed " + layout.path(), source.size(), static_cast<std::size_t>(layout.per_item));
+            Handle selection = select_items(dataset, layout, boxes);
+            write_gathered(dataset, layout, selection.get(), source, first);
+        };
+        const std::string path = layout.path();
+        if (path == "/initial/label_embeddings") write(seed.initial_label_embeddings);
+        else if (path == "/initial/sample_embeddings") write(seed.initial_sample_embeddings);
+        else if (path == "/initial/encoder") write(seed.encoder);
+        else if (path == "/initial/inputs") write(seed.inputs);
+        else if (path == "/initial/teacher") write(seed.teacher);
+        else if (path == "/graph/primary_label") write(seed.primary_label);
+        else if (path == "/graph/second_label") write(seed.second_label);
+        else if (path == "/graph/frustration_order") write(seed.frustration_order);
+        else throw StorageError("no seed data for " + path);
+    }
+    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+}
+
+} // namespace collapse::storage

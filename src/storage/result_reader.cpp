@@ -1,0 +1,155 @@
+#include "collapse/storage/result_reader.hpp"
+
+#include <hdf5_hl.h>
+
+#include "hdf5_util.hpp"
+
+namespace collapse::storage {
+
+using namespace detail;
+
+struct ResultReader::State {
+    std::string path;
+    Handle file;
+    bool swmr = false;
+};
+
+ResultReader::ResultReader(const std::string& path) : state_(std::make_unique<State>()) {
+    QuietErrors quiet;
+    state_->path = path;
+    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        // A writer that was killed (or is still running) leaves the superblock
+        // marked open for writing; HDF5 then only allows SWMR reading, which
+        // sees exactly what the writer had flushed.
+        const std::string plain_error = take_error_stack();
+        file = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+        if (file < 0) fail("cannot open " + path + " (" + plain_error + ")");
+        state_->swmr = true;
+    }
+    state_->file = Handle(file, H5Fclose);
+    if (!detail::has_attribute(file, "format") || read_string_attribute(file, "format") != "collapse-sweep")
+        throw StorageError(path + " is not a collapse-sweep output file");
+}
+
+ResultReader::~ResultReader() = default;
+
+std::string ResultReader::spec_text() const { return attribute("spec"); }
+
+std::vector<std::string> ResultReader::spec_overrides() const {
+    const std::string joined = attribute("spec_overrides");
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < joined.size()) {
+        const std::size_t newline = joined.find('\n', start);
+        lines.push_back(joined.substr(start, newline == std::string::npos ? std::string::npos : newline - start));
+        if (newline == std::string::npos) break;
+        start = newline + 1;
+    }
+    return lines;
+}
+
+std::string ResultReader::spec_sha256() const { return attribute("spec_sha256"); }
+
+std::string ResultReader::attribute(const std::string& name) const {
+    QuietErrors quiet;
+    if (!detail::has_attribute(state_->file.get(), name)) throw StorageError(state_->path + " has no attribute " + name);
+    return read_attribute_as_text(state_->file.get(), name);
+}
+
+bool ResultReader::has_attribute(const std::string& name) const {
+    return detail::has_attribute(state_->file.get(), name);
+}
+
+ShardRange ResultReader::shard() const {
+    QuietErrors quiet;
+    const hid_t file = state_->file.get();
+    return {read_int_attribute(file, "shard_index"), read_int_attribute(file, "shard_count"),
+            read_int_attribute(file, "shard_begin"), read_int_attribute(file, "shard_end")};
+}
+
+std::vector<std::string> ResultReader::axis_names() const {
+    QuietErrors quiet;
+    Handle status = open_dataset(state_->file.get(), "/results/status");
+    std::vector<std::string> names;
+    const std::size_t rank = dataset_dims(status.get()).size();
+    for (unsigned d = 0; d < rank; ++d) {
+        names.push_back(attached_scale_name(status.get(), d));
+        if (names.back().empty())
+            throw StorageError(state_->path + ": dimension " + std::to_string(d) + " of /results/status has no scale");
+    }
+    return names;
+}
+
+std::vector<std::vector<double>> ResultReader::axis_values() const {
+    std::vector<std::vector<double>> values;
+    for (const std::string& name : axis_names()) values.push_back(read_doubles("/results/" + name));
+    return values;
+}
+
+std::vector<std::int64_t> ResultReader::shape() const { return dataset_shape("/results/status"); }
+
+std::int64_t ResultReader::size() const {
+    std::int64_t size = 1;
+    for (std::int64_t length : shape()) size *= length;
+    return size;
+}
+
+std::vector<std::int8_t> ResultReader::status() const {
+    QuietErrors quiet;
+    Handle dataset = open_dataset(state_->file.get(), "/results/status");
+    std::int64_t count = 1;
+    for (std::int64_t length : dataset_dims(dataset.get())) count *= length;
+    std::vector<std::int8_t> values(static_cast<std::size_t>(count));
+    check(H5Dread(dataset.get(), H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+          state_->path + ": cannot read /results/status");
+    return values;
+}
+
+std::vector<double> ResultReader::result(const std::string& name) const { return read_doubles("/results/" + name); }
+std::vector<double> ResultReader::trace(const std::string& name) const { return read_doubles("/traces/" + name); }
+std::vector<double> ResultReader::final_dataset(const std::string& name) const {
+    return read_doubles("/final/" + name);
+}
+std::vector<std::int64_t> ResultReader::record_steps() const { return read_integers("/traces/step"); }
+
+bool ResultReader::has_dataset(const std::string& path) const {
+    QuietErrors quiet;
+    return link_exists(state_->file.get(), path);
+}
+
+std::vector<std::int64_t> ResultReader::dataset_shape(const std::string& path) const {
+    QuietErrors quiet;
+    Handle dataset = open_dataset(state_->file.get(), path);
+    return dataset_dims(dataset.get());
+}
+
+namespace {
+
+template <class Value>
+std::vector<Value> read_all(hid_t file, const std::string& file_path, const std::string& path, hid_t memory_type) {
+    QuietErrors quiet;
+    if (!link_exists(file, path)) throw StorageError(file_path + " has no dataset " + path);
+    Handle dataset = open_dataset(file, path);
+    std::int64_t count = 1;
+    for (std::int64_t length : dataset_dims(dataset.get())) count *= length;
+    std::vector<Value> values(static_cast<std::size_t>(count));
+    if (count > 0)
+        check(H5Dread(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+              file_path + ": cannot read " + path);
+    return values;
+}
+
+} // namespace
+
+std::vector<double> ResultReader::read_doubles(const std::string& path) const {
+    return read_all<double>(state_->file.get(), state_->path, path, H5T_NATIVE_DOUBLE);
+}
+
+std::vector<std::int64_t> ResultReader::read_integers(const std::string& path) const {
+    return read_all<std::int64_t>(state_->file.get(), state_->path, path, H5T_NATIVE_INT64);
+}
+
+bool ResultReader::opened_with_swmr() const { return state_->swmr; }
+
+} // namespace collapse::storage

@@ -1,0 +1,220 @@
+#include "collapse/storage/result_writer.hpp"
+
+#include <stdio.h> // renameat2
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+
+#include "collapse/storage/flat_boxes.hpp"
+#include "collapse/storage/format.hpp"
+#include "writer_state.hpp"
+
+namespace collapse::storage {
+
+using namespace detail;
+
+namespace {
+
+// Every dataset is opened with a chunk cache large enough to hold the few
+// chunks a batch touches, so each is compressed once per flush.
+Handle dataset_access() {
+    Handle access = checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, "cannot make a dataset access list");
+    check(H5Pset_chunk_cache(access.get(), 1031, 4u << 20, 0.75), "cannot size the chunk cache");
+    return access;
+}
+
+void open_datasets(ResultWriter::State& state) {
+    Handle access = dataset_access();
+    for (const DatasetLayout& dataset : state.layout.datasets) {
+        Handle opened = checked(H5Dopen2(state.file.get(), dataset.path().c_str(), access.get()), H5Dclose,
+                                state.path + ": missing dataset " + dataset.path());
+        if (dataset_dims(opened.get()) != dataset.shape)
+            throw StorageError(state.path + ": " + dataset.path() + " does not have the shape this spec gives");
+        state.datasets.emplace(dataset.path(), std::move(opened));
+    }
+}
+
+void flush(const ResultWriter::State& state) {
+    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+}
+
+void start_swmr(ResultWriter::State& state) {
+    check(H5Fstart_swmr_write(state.file.get()), state.path + ": cannot start SWMR writing");
+    open_datasets(state);
+}
+
+ShardRange resolved(ShardRange shard, std::int64_t grid_size) {
+    if (shard.end < 0) shard.end = grid_size;
+    if (shard.begin < 0 || shard.begin > shard.end || shard.end > grid_size)
+        throw StorageError("shard range [" + std::to_string(shard.begin) + ", " + std::to_string(shard.end) +
+                           ") is outside the grid of " + std::to_string(grid_size) + " trajectories");
+    return shard;
+}
+
+// Moves the finished temporary file to its name; without `overwrite` the
+// rename itself refuses an existing target, so a racing run cannot be clobbered.
+void publish(const std::string& temporary, const std::string& path, bool overwrite) {
+    const int moved = overwrite ? std::rename(temporary.c_str(), path.c_str())
+                                : ::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+    if (moved != 0) {
+        const int error = errno;
+        if (error == EEXIST) throw StorageError(path + " already exists; use --overwrite to replace it or --resume");
+        throw StorageError("cannot create " + path + ": " + std::strerror(error));
+    }
+}
+
+} // namespace
+
+ResultWriter::ResultWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+ResultWriter::~ResultWriter() {
+    try {
+        close();
+    } catch (...) {
+        // A destructor must not throw; callers who care call close().
+    }
+}
+
+std::unique_ptr<ResultWriter> ResultWriter::create(const std::string& path, const SweepSpec& spec, const Grid& grid,
+                                                   const Provenance& provenance, ShardRange shard, bool overwrite) {
+    QuietErrors quiet;
+    auto state = std::make_unique<State>();
+    state->path = path;
+    state->spec = spec;
+    state->layout = describe_layout(spec, grid);
+    state->shard = resolved(shard, grid.size());
+    if (std::filesystem::exists(path)) {
+        if (!overwrite) throw StorageError(path + " already exists; use --overwrite to replace it or --resume");
+        FileLock::acquire(path); // refuses a file a live writer still owns
+    }
+
+    // Built under a temporary name and renamed once complete: a kill during
+    // creation never leaves a half-built file at `path`.
+    const std::string temporary = path + ".creating-" + std::to_string(::getpid());
+    std::filesystem::remove(temporary);
+    try {
+        Handle access = latest_format_access();
+        state->file = checked(H5Fcreate(temporary.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, access.get()), H5Fclose,
+                              "cannot create " + temporary);
+        state->lock = FileLock::acquire(temporary); // the lock follows the inode through the rename
+        build_file_structure(state->file.get(), spec, state->layout, provenance, state->shard);
+        flush(*state);
+        check(H5Fstart_swmr_write(state->file.get()), path + ": cannot start SWMR writing");
+        publish(temporary, path, overwrite);
+    } catch (...) {
+        state->file.reset();
+        std::filesystem::remove(temporary);
+        throw;
+    }
+    open_datasets(*state);
+    return std::unique_ptr<ResultWriter>(new ResultWriter(std::move(state)));
+}
+
+namespace {
+
+// The file of a killed writer still has the "open for writing" flags in its
+// superblock and HDF5 refuses to open it for writing. This clears them, as
+// `h5clear -s` does, through the same file access property the tool uses.
+void clear_status_flags(const std::string& path) {
+    Handle access = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "cannot make a file access list");
+    const char* property = "clear_status_flags";
+    if (H5Pexist(access.get(), property) <= 0)
+        throw StorageError(path + " was left open by a killed writer and this HDF5 cannot clear that; run h5clear -s");
+    std::size_t size = 0;
+    check(H5Pget_size(access.get(), property, &size), "cannot query " + std::string(property));
+    std::vector<unsigned char> value(size, 0);
+    value[0] = 1; // hbool_t true, whatever its width on this build (little-endian)
+    check(H5Pset(access.get(), property, value.data()), "cannot set " + std::string(property));
+    Handle file = checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get()), H5Fclose,
+                          "cannot open " + path + " to clear its superblock flags");
+    check(file.reset() ? 0 : -1, "cannot close " + path + " after clearing its flags");
+}
+
+std::string spec_mismatch_reason(hid_t file, const SweepSpec& spec) {
+    const std::string stored_text = read_string_attribute(file, "spec");
+    const std::string stored_overrides = read_string_attribute(file, "spec_overrides");
+    std::string overrides;
+    for (std::size_t i = 0; i < spec.overrides.size(); ++i) overrides += (i == 0 ? "" : "\n") + spec.overrides[i];
+    std::string reason;
+    if (stored_text != spec.source_text) reason = "the spec text differs";
+    if (stored_overrides != overrides)
+        reason += std::string(reason.empty() ? "" : " and ") + "the --set overrides differ (stored: [" +
+                  stored_overrides + "], now: [" + overrides + "])";
+    return reason.empty() ? "the spec hash differs" : reason;
+}
+
+} // namespace
+
+std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
+                                                   const Provenance& provenance, std::vector<std::int8_t>& status_out) {
+    QuietErrors quiet;
+    if (!std::filesystem::exists(path)) throw StorageError("cannot resume " + path + ": no such file");
+    auto state = std::make_unique<State>();
+    state->path = path;
+    state->spec = spec;
+    state->layout = describe_layout(spec, grid);
+    state->lock = FileLock::acquire(path);
+
+    Handle access = latest_format_access();
+    hid_t opened = H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get());
+    if (opened < 0) {
+        const std::string first_error = take_error_stack();
+        clear_status_flags(path);
+        opened = H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get());
+        if (opened < 0) fail("cannot open " + path + " for resuming (first attempt: " + first_error + ")");
+    }
+    state->file = Handle(opened, H5Fclose);
+    const hid_t file = state->file.get();
+    if (!has_attribute(file, "format") || read_string_attribute(file, "format") != format_name)
+        throw StorageError(path + " is not a collapse-sweep output file");
+    if (read_int_attribute(file, "format_version") != format_version)
+        throw StorageError(path + " has format_version " + std::to_string(read_int_attribute(file, "format_version")) +
+                           "; this tool writes " + std::to_string(format_version));
+    const std::string stored_hash = read_string_attribute(file, "spec_sha256");
+    const std::string hash = spec_sha256(spec);
+    if (stored_hash != hash)
+        throw StorageError("cannot resume " + path + ": it was written by a different spec (" +
+                           spec_mismatch_reason(file, spec) + "; stored sha256 " + stored_hash.substr(0, 12) +
+                           ", this spec " + hash.substr(0, 12) + ")");
+    state->shard = ShardRange{read_int_attribute(file, "shard_index"), read_int_attribute(file, "shard_count"),
+                              read_int_attribute(file, "shard_begin"), read_int_attribute(file, "shard_end")};
+
+    // Runs of one file may differ in backend or host; keep every one on record.
+    std::string history = has_attribute(file, "resume_history") ? read_string_attribute(file, "resume_history") : "";
+    history += std::string(history.empty() ? "" : "\n") + utc_timestamp() + " backend=" + provenance.backend +
+               " device=" + provenance.device_name + " command=" + provenance.command_line;
+    write_string_attribute(file, "resume_history", history);
+
+    {
+        Handle status = open_dataset(file, "/results/status");
+        if (dataset_dims(status.get()) != grid.shape())
+            throw StorageError(path + ": /results/status does not have this spec's grid shape");
+        status_out.assign(static_cast<std::size_t>(grid.size()), -1);
+        check(H5Dread(status.get(), H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, status_out.data()),
+              path + ": cannot read /results/status");
+    }
+    flush(*state);
+    start_swmr(*state);
+    return std::unique_ptr<ResultWriter>(new ResultWriter(std::move(state)));
+}
+
+void ResultWriter::close() {
+    if (!state_ || state_->closed) return;
+    QuietErrors quiet;
+    state_->closed = true;
+    state_->datasets.clear();
+    const bool closed_cleanly = state_->file.reset(); // H5Fclose flushes and clears the superblock flags
+    state_->lock.release();
+    if (!closed_cleanly) fail(state_->path + ": closing the file failed");
+}
+
+const std::string& ResultWriter::path() const { return state_->path; }
+ShardRange ResultWriter::shard() const { return state_->shard; }
+const std::vector<std::int64_t>& ResultWriter::record_steps() const { return state_->layout.steps; }
+
+} // namespace collapse::storage

@@ -1,0 +1,54 @@
+// Shared by the backend tests: a mixed sweep grid, a driver that runs a grid
+// through any backend in batches, and comparisons of the per-trajectory
+// results (bit-exact, or within a relative tolerance).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collapse/backend/backend.hpp"
+#include "collapse/config.hpp"
+#include "collapse/results.hpp"
+
+namespace collapse::testing {
+
+// frustration x head_dim x stop_gradient x lr (one lr diverges) x 3 seeds,
+// K = 3, n = 8, d = 4; every status occurs (checked on the CPU).
+SweepSpec mixed_spec(Precision precision, IntegratorMethod method);
+
+// A teacher-student variant of mixed_spec (p = 6 < N, so the encoder is shared).
+SweepSpec teacher_student_spec(Precision precision);
+
+// Runs every trajectory of `spec`, in reverse flat order and batches of
+// `batch_size`, and splits the batches into one single-trajectory output
+// per flat index.
+std::map<std::int64_t, BatchOutput> run_grid(Backend& backend, const SweepSpec& spec, std::int64_t batch_size);
+
+// Every array and summary field bit for bit (NaN == NaN when the bits agree).
+void expect_bit_identical(const std::map<std::int64_t, BatchOutput>& expected,
+                          const std::map<std::int64_t, BatchOutput>& actual);
+
+// float64 parity: equal statuses and steps; for trajectories that did not
+// diverge, every floating result within `relative` of the reference, scaled
+// by the largest magnitude of the array it belongs to.
+void expect_close_results(const std::map<std::int64_t, BatchOutput>& expected,
+                          const std::map<std::int64_t, BatchOutput>& actual, double relative);
+
+// float32 parity: equal statuses; collapse steps within `relative`
+// (at least one step).
+void expect_same_statuses(const std::map<std::int64_t, BatchOutput>& expected,
+                          const std::map<std::int64_t, BatchOutput>& actual, double relative_collapse_step);
+
+// Skips the test when this build or machine has no usable CUDA device.
+class CudaBackendTest : public ::testing::Test {
+protected:
+    void SetUp() override;
+    std::unique_ptr<Backend> cuda_;
+};
+
+} // namespace collapse::testing

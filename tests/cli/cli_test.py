@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the collapse-sweep command: exit codes, no clobbering,
+interruption and resume, SIGKILL crash consistency, shards and merge.
+
+usage: cli_test.py COLLAPSE_SWEEP_BINARY CHECK_FORMAT_PY
+Exit 0 when every test passes, 1 otherwise.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import h5py
+import numpy as np
+
+BINARY = None
+CHECK_FORMAT = None
+
+SPEC = """
+[model]
+classes = 3
+samples_per_class = 6
+dim = 4
+
+[integrator]
+max_steps = {max_steps}
+
+[grid]
+frustration = [0.0, 0.2, 0.5]
+head_dim = [0, 3]
+lr = [0.2, 0.5]
+stop_gradient = [false, true]
+seeds = 4
+seed = 11
+
+[collapse]
+stop_on_collapse = {stop_on_collapse}
+
+[output]
+record_points = 40
+save_initial = true
+save_samples = true
+"""
+
+
+def run(*args, **kwargs):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, **kwargs)
+
+
+def datasets(path):
+    """Every gridded dataset of the file as numpy arrays, by name."""
+    out = {}
+    with h5py.File(path, 'r', swmr=True) as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and name.split('/')[0] in ('results', 'traces', 'final', 'initial', 'graph'):
+                out[name] = obj[()]
+        f.visititems(visit)
+    return out
+
+
+def assert_same_data(test, a, b):
+    da, db = datasets(a), datasets(b)
+    test.assertEqual(sorted(da), sorted(db))
+    for name in da:
+        test.assertTrue(np.array_equal(da[name], db[name], equal_nan=da[name].dtype.kind == 'f'), name)
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.spec = self.write_spec('spec.toml', max_steps=3000, stop_on_collapse='true')
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir.name, name)
+
+    def write_spec(self, name, **fields):
+        path = self.path(name)
+        with open(path, 'w') as f:
+            f.write(SPEC.format(**fields))
+        return path
+
+    def reference(self, spec):
+        out = self.path('reference.h5')
+        if not os.path.exists(out):
+            result = run('run', spec, '-o', out, '--backend', 'cpu', '--quiet')
+            self.assertEqual(result.returncode, 0, result.stderr)
+        return out
+
+    def test_version_and_usage(self):
+        self.assertEqual(run('--version').returncode, 0)
+        self.assertIn('collapse-sweep', run('--version').stdout)
+        self.assertEqual(run().returncode, 2)
+        self.assertEqual(run('frobnicate').returncode, 2)
+        self.assertEqual(run('run', self.spec, '--backend', 'tpu').returncode, 2)
+        self.assertEqual(run('run', self.spec, '--shard', '3/3', '-o', self.path('x.h5')).returncode, 2)
+        self.assertFalse(os.path.exists(self.path('x.h5')))
+
+    def test_bad_spec_writes_nothing(self):
+        bad = self.path('bad.toml')
+        with open(bad, 'w') as f:
+            f.write('[grid]\nfrustration = [0.1, 1.5]\n')
+        result = run('run', bad, '-o', self.path('bad.h5'))
+        self.assertEqual(result.returncode, 2)
+        self.assertIn('bad.toml:2', result.stderr)
+        self.assertIn('frustration', result.stderr)
+        self.assertFalse(os.path.exists(self.path('bad.h5')))
+        result = run('run', self.spec, '--set', 'grid.lr=-1', '-o', self.path('bad.h5'))
+        self.assertEqual(result.returncode, 2)
+        self.assertFalse(os.path.exists(self.path('bad.h5')))
+        self.assertNotEqual(run('info', self.path('missing.h5')).returncode, 0)
+
+    def test_run_info_validate_and_format(self):
+        out = self.reference(self.spec)
+        check = subprocess.run([sys.executable, CHECK_FORMAT, out], capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        info = run('info', out)
+        self.assertEqual(info.returncode, 0, info.stderr)
+        self.assertIn('96 / 96', info.stdout)
+        validate = run('validate', self.spec)
+        self.assertEqual(validate.returncode, 0, validate.stderr)
+        self.assertIn('96', validate.stdout)
+        with h5py.File(out, 'r') as f:  # a cleanly closed file opens without swmr
+            self.assertTrue((f['results/status'][()] >= 0).all())
+
+    def test_never_clobbers(self):
+        out = self.reference(self.spec)
+        with open(out, 'rb') as f:
+            before = f.read()
+        result = run('run', self.spec, '-o', out, '--quiet')
+        self.assertEqual(result.returncode, 2)
+        self.assertIn('--overwrite', result.stderr)
+        with open(out, 'rb') as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(run('run', self.spec, '-o', self.path('new.h5'), '--resume').returncode, 2)
+
+    def test_sigint_then_resume_is_bit_identical(self):
+        spec = self.write_spec('long.toml', max_steps=100000, stop_on_collapse='false')
+        out = self.path('interrupted.h5')
+        process = subprocess.Popen([BINARY, 'run', spec, '-o', out, '--threads', '1', '--batch-size', '4'],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        self.assertEqual(process.returncode, 3, err)
+        with h5py.File(out, 'r') as f:  # closed cleanly: opens without swmr
+            status = f['results/status'][()]
+        self.assertTrue((status == -1).any(), 'interrupted too late to test anything')
+        result = run('run', spec, '-o', out, '--resume', '--quiet')
+        self.assertEqual(result.returncode, 0, result.stderr)
+        assert_same_data(self, out, self.reference(spec))
+
+    def test_sigkill_leaves_finished_trajectories_intact(self):
+        spec = self.write_spec('long.toml', max_steps=100000, stop_on_collapse='false')
+        reference = datasets(self.reference(spec))
+        rng = random.Random(5)
+        for trial in range(3):
+            out = self.path(f'killed{trial}.h5')
+            process = subprocess.Popen([BINARY, 'run', spec, '-o', out, '--threads', '1', '--batch-size', '2',
+                                        '--quiet'])
+            time.sleep(rng.uniform(0.2, 1.5))
+            process.kill()
+            process.wait()
+            killed = datasets(out)
+            done = killed['results/status'] >= 0
+            self.assertTrue((~done).any(), 'killed after the run had finished: nothing tested')
+            for name in ('results/final_loss', 'results/collapse_step', 'traces/label_distance', 'final/head'):
+                self.assertTrue(np.array_equal(killed[name][done], reference[name][done], equal_nan=True), name)
+            self.assertTrue((killed['results/status'][~done] == -1).all())
+            result = run('run', spec, '-o', out, '--resume', '--quiet')
+            self.assertEqual(result.returncode, 0, result.stderr)
+            assert_same_data(self, out, self.path('reference.h5'))
+
+    def test_shards_merge_to_the_single_run(self):
+        shards = []
+        for index in range(3):
+            shard = self.path(f'shard{index}.h5')
+            result = run('run', self.spec, '--shard', f'{index}/3', '-o', shard, '--quiet', '--batch-size', '5')
+            self.assertEqual(result.returncode, 0, result.stderr)
+            shards.append(shard)
+        merged = self.path('merged.h5')
+        result = run('merge', merged, *shards)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        assert_same_data(self, merged, self.reference(self.spec))
+        check = subprocess.run([sys.executable, CHECK_FORMAT, merged], capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout)
+
+    def test_cuda_backend_without_gpu_is_a_clear_usage_error(self):
+        if subprocess.run(['sh', '-c', 'command -v nvidia-smi && nvidia-smi -L'], capture_output=True).returncode == 0:
+            self.skipTest('a GPU is present')
+        result = run('run', self.spec, '--backend', 'cuda', '-o', self.path('gpu.h5'))
+        self.assertEqual(result.returncode, 2)
+        self.assertIn('CUDA', result.stderr)
+        self.assertFalse(os.path.exists(self.path('gpu.h5')))
+        auto = run('run', self.spec, '--backend', 'auto', '-o', self.path('auto.h5'))
+        self.assertEqual(auto.returncode, 0, auto.stderr)
+        self.assertIn('using the CPU backend', auto.stderr)
+
+
+if __name__ == '__main__':
+    BINARY, CHECK_FORMAT = sys.argv[1], sys.argv[2]
+    unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""Draw the phase diagram and example traces of a collapse-sweep output file.
+
+usage: plot_phase_diagram.py OUT.h5 [-o PREFIX] [--x frustration] [--y lr]
+                             [--points "frustration=0.1,head_dim=0,lr=0.5;..."]... [--fix NAME=VALUE]...
+
+Writes
+  PREFIX_phase.png   heatmaps over x (default frustration) and y (default lr) of
+                     the median collapse time (lr·steps, log colour scale) and
+                     of the collapsed fraction over seeds; one column per
+                     head_dim value and, if stop_gradient is an axis, one pair
+                     of rows per stop_gradient value. Any other axis is held at
+                     its first value (or --fix NAME=VALUE), as the title says.
+  PREFIX_traces.png  label distance (log) and accuracy against t = lr·step (log)
+                     at a few grid points (--points; default: the smallest and
+                     largest frustration without a head, and the largest head
+                     with and without stop-gradient), one thin line per seed,
+                     the median over seeds bold, the collapse threshold dashed.
+PREFIX defaults to OUT without its .h5 suffix. The paths written are printed.
+Exit status: 0 ok, 1 unreadable input, 2 bad usage (options, axis names or values).
+"""
+import argparse
+import os
+import sys
+import textwrap
+import warnings
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from collapse_reader import (SweepFileError, collapsed_fraction, is_log_spaced,  # noqa: E402
+                             median_collapse_time, open_sweep)
+
+LABELS = {'frustration': 'frustration f', 'lr': 'learning rate lr', 'head_dim': 'head width h',
+          'stop_gradient': 'stop-gradient', 'init_scale': 'init scale s', 'seed': 'seed'}
+SYMBOLS = {'frustration': 'f', 'lr': 'lr', 'head_dim': 'h', 'stop_gradient': 'sg', 'init_scale': 's',
+           'seed': 'seed'}
+NO_COLLAPSE, DIVERGED, NOT_RUN = '#d4d4d4', '#3b3b3b', 'white'
+TIME_LABEL = 'median collapse time (lr·steps)'
+FRACTION_LABEL = 'collapsed fraction (of seeds)'
+
+
+class UsageError(Exception):
+    pass
+
+
+def fmt(value):
+    if isinstance(value, (bool, np.bool_)):
+        return 'on' if value else 'off'
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f'{float(value):.4g}'
+
+
+def setting(name, value):
+    if name == 'stop_gradient':
+        return f'stop-gradient {fmt(value)}'
+    return f'{SYMBOLS.get(name, name)} = {fmt(value)}'
+
+
+def parse_assignments(text, option):
+    """'a=1,b=2' -> {'a': '1', 'b': '2'}."""
+    out = {}
+    for part in text.split(','):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition('=')
+        if not sep or not key.strip() or not value.strip():
+            raise UsageError(f'{option}: expected NAME=VALUE, got {part!r}')
+        out[key.strip()] = value.strip()
+    return out
+
+
+def axis_value(sweep, name, raw):
+    """The axis value of `name` that `raw` (text) names; error if none matches."""
+    if name not in sweep.axes:
+        raise UsageError(f'{name!r} is not an axis of {sweep.path}; axes: {", ".join(sweep.axes)}')
+    try:
+        index = sweep._index({name: raw})[name]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return sweep.axes[name][index]
+
+
+def cell_edges(values, log):
+    """pcolormesh cell edges around `values` (sorted); a length-1 axis gets a cell too."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 1:
+        if log and v[0] > 0:
+            return np.array([v[0] / 2.0, v[0] * 2.0])
+        half = 0.5 if v[0] == 0 else 0.2 * abs(v[0])
+        return np.array([v[0] - half, v[0] + half])
+    if log:
+        lv = np.log(v)
+        mid = (lv[1:] + lv[:-1]) / 2
+        return np.exp(np.concatenate([[lv[0] - (mid[0] - lv[0])], mid, [lv[-1] + (lv[-1] - mid[-1])]]))
+    mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+
+
+def log_axis(sweep, name):
+    return bool(sweep.log_spaced.get(name)) or is_log_spaced(sweep.axes[name])
+
+
+# --------------------------------------------------------------------------- phase diagram
+
+def phase_figure(sweep, xname, yname, fixed, out_path):
+    axes = [n for n in sweep.axes if n != 'seed']
+    for n in (xname, yname):
+        if n not in axes:
+            raise UsageError(f'--x/--y: {n!r} is not a grid axis of {sweep.path}; axes: {", ".join(axes)}')
+    if xname == yname:
+        raise UsageError('--x and --y must name different axes')
+    col = 'head_dim' if 'head_dim' in axes and 'head_dim' not in (xname, yname) else None
+    row = 'stop_gradient' if 'stop_gradient' in axes and 'stop_gradient' not in (xname, yname) else None
+    for n in list(fixed):
+        if n in (xname, yname, col, row):
+            raise UsageError(f'--fix {n}: {n} is already drawn as a panel axis')
+    held = {}
+    notes = []
+    for n in axes:
+        if n in (xname, yname, col, row):
+            continue
+        if n in fixed:
+            held[n] = fixed[n]
+        else:
+            held[n] = sweep.axes[n][0]
+        if len(sweep.axes[n]) > 1:
+            notes.append(f'{setting(n, held[n])}' + ('' if n in fixed else f' (first of {len(sweep.axes[n])} values)'))
+
+    res = sweep.results
+    if held:
+        res = res.sel({n: v for n, v in held.items()})
+    fraction = collapsed_fraction(res)
+    median = median_collapse_time(res)
+    finished = (res['status'] >= 0).sum('seed')
+    diverged_all = ((res['status'] == 2).sum('seed') == finished) & (finished > 0)
+
+    cols = list(sweep.axes[col]) if col else [None]
+    rows = list(sweep.axes[row]) if row else [None]
+    xs, ys = sweep.axes[xname], sweep.axes[yname]
+    xlog, ylog = log_axis(sweep, xname), log_axis(sweep, yname)
+    xorder, yorder = np.argsort(xs), np.argsort(ys)
+    xedges, yedges = cell_edges(np.asarray(xs)[xorder], xlog), cell_edges(np.asarray(ys)[yorder], ylog)
+
+    finite = median.values[np.isfinite(median.values)]
+    if finite.size:
+        vmin, vmax = float(finite.min()), float(finite.max())
+        if vmin == vmax:
+            vmin, vmax = vmin / 2, vmax * 2
+    else:
+        vmin, vmax = 1.0, 10.0
+    time_norm = mcolors.LogNorm(vmin=vmin, vmax=vmax)
+    time_cmap = plt.get_cmap('plasma').copy()
+    frac_cmap = plt.get_cmap('viridis').copy()
+    frac_norm = mcolors.Normalize(0.0, 1.0)
+    category_cmap = mcolors.ListedColormap([NO_COLLAPSE, DIVERGED, NOT_RUN])
+
+    nrows, ncols = 2 * len(rows), len(cols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(max(6.0, 1.2 + 3.3 * ncols), 1.1 + 2.6 * nrows),
+                             squeeze=False, constrained_layout=True)
+    seen = set()
+    time_mappable = frac_mappable = None
+    for r, rv in enumerate(rows):
+        for c, cv in enumerate(cols):
+            sel = {}
+            if col:
+                sel[col] = cv
+            if row:
+                sel[row] = rv
+            t = median.sel(sel).transpose(yname, xname).values[np.ix_(yorder, xorder)]
+            fr = fraction.sel(sel).transpose(yname, xname).values[np.ix_(yorder, xorder)]
+            fin = finished.sel(sel).transpose(yname, xname).values[np.ix_(yorder, xorder)]
+            div = diverged_all.sel(sel).transpose(yname, xname).values[np.ix_(yorder, xorder)]
+            category = np.where(fin == 0, 2, np.where(div, 1, 0)).astype(float)
+            for k, (kind, data) in enumerate((('time', t), ('fraction', fr))):
+                ax = grid[2 * r + k, c]
+                bg = np.ma.masked_where(np.isfinite(data) & (category != 1), category)
+                ax.pcolormesh(xedges, yedges, bg, cmap=category_cmap, vmin=-0.5, vmax=2.5, shading='flat',
+                              edgecolors='face', linewidth=0)
+                if (fin == 0).any():
+                    for yi, xi in zip(*np.nonzero(fin == 0)):
+                        ax.add_patch(Rectangle((xedges[xi], yedges[yi]), xedges[xi + 1] - xedges[xi],
+                                               yedges[yi + 1] - yedges[yi], hatch='///', fill=False,
+                                               edgecolor='#999999', linewidth=0))
+                    seen.add('not run')
+                if ((category == 0) & ~np.isfinite(t)).any():
+                    seen.add('no collapse')
+                if (category == 1).any():
+                    seen.add('diverged')
+                masked = np.ma.masked_invalid(data)
+                if kind == 'time':
+                    masked = np.ma.masked_where(category == 1, masked)
+                    time_mappable = ax.pcolormesh(xedges, yedges, masked, cmap=time_cmap, norm=time_norm,
+                                                  shading='flat')
+                else:
+                    masked = np.ma.masked_where(category == 1, masked)
+                    frac_mappable = ax.pcolormesh(xedges, yedges, masked, cmap=frac_cmap, norm=frac_norm,
+                                                  shading='flat')
+                if xlog:
+                    ax.set_xscale('log')
+                if ylog:
+                    ax.set_yscale('log')
+                ax.set_xlim(xedges[0], xedges[-1])
+                ax.set_ylim(yedges[0], yedges[-1])
+                for values, axis in ((xs, ax.xaxis), (ys, ax.yaxis)):
+                    if len(values) <= 8:  # few cells: a tick at each value, labelled with it
+                        axis.set_ticks(np.sort(np.asarray(values, dtype=float)),
+                                       [fmt(v) for v in np.sort(np.asarray(values))])
+                        axis.set_minor_locator(NullLocator())
+                ax.set_xlabel(LABELS.get(xname, xname))
+                ax.set_ylabel(LABELS.get(yname, yname))
+                parts = [setting(n, v) for n, v in ((col, cv), (row, rv)) if n]
+                what = 'median collapse time' if kind == 'time' else 'collapsed fraction'
+                ax.set_title(f'{what}\n' + ', '.join(parts) if parts else what, fontsize=9)
+        if time_mappable is not None:
+            fig.colorbar(time_mappable, ax=list(grid[2 * r, :]), label=TIME_LABEL, shrink=0.95)
+        if frac_mappable is not None:
+            fig.colorbar(frac_mappable, ax=list(grid[2 * r + 1, :]), label=FRACTION_LABEL, shrink=0.95)
+
+    seeds = len(sweep.axes.get('seed', [1]))
+    lines = [f'{os.path.basename(sweep.path)}: collapse over {LABELS.get(xname, xname)} × {LABELS.get(yname, yname)}',
+             f'{seeds} seeds per cell; collapse: {sweep.metric} distance < {sweep.threshold:g}']
+    if sweep.progress < 1.0:
+        lines[-1] += f'; {100 * sweep.progress:.1f}% of trajectories run'
+    if notes:
+        lines.append('held at ' + ', '.join(notes))
+    width = fig.get_size_inches()[0]
+    wrapped = [part for line in lines for part in textwrap.wrap(line, width=max(40, int(width * 13)))]
+    fig.suptitle('\n'.join(wrapped), fontsize=10)
+    handles = [Patch(facecolor=NO_COLLAPSE, edgecolor='#888888', label='no collapse (no seed collapsed)')]
+    if 'diverged' in seen:
+        handles.append(Patch(facecolor=DIVERGED, edgecolor='#888888', label='diverged (all seeds)'))
+    if 'not run' in seen:
+        handles.append(Patch(facecolor='white', edgecolor='#999999', hatch='///', label='not run yet'))
+    fig.legend(handles=handles, loc='outside lower center', ncol=len(handles), fontsize=8, frameon=False)
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return out_path
+
+
+# --------------------------------------------------------------------------- traces
+
+def default_points(sweep):
+    ax = sweep.axes
+    base = {}
+    for n, values in ax.items():
+        if n == 'seed':
+            continue
+        if n == 'lr':
+            base[n] = values[(len(values) - 1) // 2]  # a middle learning rate
+        elif n == 'stop_gradient':
+            base[n] = False if False in list(values) else values[0]
+        else:
+            base[n] = values[0]
+    heads = ax.get('head_dim', np.array([0]))
+    no_head = 0 if 0 in list(heads) else min(heads)
+    fr = ax.get('frustration', np.array([0.0]))
+    points = []
+    if 'frustration' in ax:
+        points.append({**base, 'frustration': min(fr), 'head_dim': no_head} if 'head_dim' in ax else
+                      {**base, 'frustration': min(fr)})
+        points.append({**base, 'frustration': max(fr), 'head_dim': no_head} if 'head_dim' in ax else
+                      {**base, 'frustration': max(fr)})
+    else:
+        points.append(dict(base))
+    if 'head_dim' in ax and max(heads) > 0:
+        head = {**base, 'head_dim': max(heads)}
+        if 'frustration' in ax:
+            head['frustration'] = max(fr)
+        if 'stop_gradient' in ax:
+            points.append({**head, 'stop_gradient': False})
+            points.append({**head, 'stop_gradient': True})
+        else:
+            points.append(head)
+    unique = []
+    for p in points:
+        if p not in unique:
+            unique.append(p)
+    return unique
+
+
+def user_points(sweep, specs):
+    base = default_points(sweep)[0]
+    points = []
+    for spec in specs:
+        for text in spec.split(';'):
+            if not text.strip():
+                continue
+            point = dict(base)
+            for name, raw in parse_assignments(text, '--points').items():
+                if name == 'seed':
+                    raise UsageError('--points: seed is not a point coordinate (every seed is drawn)')
+                point[name] = axis_value(sweep, name, raw)
+            points.append(point)
+    return points
+
+
+def point_label(sweep, point):
+    names = [n for n in point if n in ('frustration', 'head_dim', 'lr') or len(sweep.axes[n]) > 1]
+    return ', '.join(setting(n, point[n]) for n in names)
+
+
+def traces_figure(sweep, points, out_path):
+    metric = 'projected_distance' if sweep.metric == 'projected' else 'label_distance'
+    fig, (ax_d, ax_a) = plt.subplots(2, 1, figsize=(8.0, 7.4), sharex=True, constrained_layout=True)
+    colours = plt.get_cmap('tab10').colors
+    drawn, skipped = 0, []
+    tmin, tmax, dmin, dmax = np.inf, 0.0, np.inf, 0.0
+    for i, point in enumerate(points):
+        sel = {n: v for n, v in point.items()}
+        dist = sweep.traces(metric, **sel)
+        acc = sweep.traces('accuracy', **sel)
+        status = sweep.results['status'].sel(sel).values
+        ctime = sweep.results['collapse_time'].sel(sel).values
+        if not np.isfinite(dist.values).any():
+            skipped.append(point_label(sweep, point))
+            continue
+        colour = colours[drawn % len(colours)]
+        t = np.asarray(dist['t'].values, dtype=float)
+        keep = t > 0  # log time axis: drop step 0
+        t = t[keep]
+        dv = dist.values[..., keep].reshape(-1, keep.sum())
+        av = acc.values[..., keep].reshape(-1, keep.sum())
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)
+            for y, ax in ((dv, ax_d), (av, ax_a)):
+                for row in y:
+                    ax.plot(t, row, color=colour, lw=0.7, alpha=0.45)
+                ax.plot(t, np.median(y, axis=0), color=colour, lw=2.2)
+        n_done = int((status >= 0).sum())
+        n_coll = int((status == 1).sum())
+        n_div = int((status == 2).sum())
+        label = f'{point_label(sweep, point)}  [{n_coll}/{n_done} collapsed' + \
+                (f', {n_div} diverged' if n_div else '') + ']'
+        ax_d.plot([], [], color=colour, lw=2.2, label=label)
+        hits = ctime[np.isfinite(ctime)]
+        if hits.size:
+            ax_d.plot(hits, np.full(hits.size, sweep.threshold), 'o', ms=4, color=colour, mec='black', mew=0.5)
+        drawn += 1
+        good = dv[np.isfinite(dv) & (dv > 0)]
+        if good.size:
+            dmin, dmax = min(dmin, good.min()), max(dmax, good.max())
+        ok_t = t[np.isfinite(dv).any(axis=0)]
+        if ok_t.size:
+            tmin, tmax = min(tmin, ok_t.min()), max(tmax, ok_t.max())
+    if drawn == 0:
+        plt.close(fig)
+        return None, skipped
+    ax_d.axhline(sweep.threshold, color='black', ls='--', lw=1.0,
+                 label=f'collapse threshold {sweep.threshold:g}')
+    ax_d.plot([], [], color='grey', lw=0.7, alpha=0.6, label='thin: each seed; bold: median over seeds')
+    ax_d.plot([], [], 'o', ms=4, color='grey', mec='black', mew=0.5, label='collapse events')
+    ax_d.set_xscale('log')
+    ax_d.set_yscale('log')
+    low = max(min(dmin, sweep.threshold) / 3.0, 1e-8)
+    high = min(max(dmax, 1.0) * 2.0, 1e4)  # diverging traces run off the top
+    ax_d.set_ylim(low, high)
+    ax_d.set_xlim(tmin, tmax)
+    ylabel = 'projected distance' if metric == 'projected_distance' else 'label distance D/D_ref'
+    ax_d.set_ylabel(ylabel)
+    ax_d.legend(fontsize=7.5, loc='lower left')
+    ax_d.grid(True, which='major', alpha=0.3)
+    ax_a.set_ylim(0.0, 1.05)
+    ax_a.set_ylabel('accuracy (nearest label)')
+    ax_a.set_xlabel('time t = lr·step (lr·steps)')
+    ax_a.grid(True, which='major', alpha=0.3)
+    chance = 1.0 / max(int(sweep.attrs.get('classes', 4) or 4), 1)
+    ax_a.axhline(chance, color='grey', ls=':', lw=1.0)
+    ax_a.text(tmax, chance, 'chance ', ha='right', va='bottom', fontsize=7.5, color='grey')
+    title = f'{os.path.basename(sweep.path)}: trajectories'
+    if sweep.progress < 1.0:
+        title += f' ({100 * sweep.progress:.1f}% of the sweep run)'
+    if skipped:
+        title += f'\nnot run yet, left out: {"; ".join(skipped)}'
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return out_path, skipped
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='plot_phase_diagram.py', description='Phase diagram and trace plots of a collapse-sweep file.',
+        epilog='Writes PREFIX_phase.png and PREFIX_traces.png and prints their paths.')
+    parser.add_argument('file', metavar='OUT.h5')
+    parser.add_argument('-o', '--output', metavar='PREFIX', help='output prefix (default: OUT without .h5)')
+    parser.add_argument('--x', default='frustration', help='axis along x (default: frustration)')
+    parser.add_argument('--y', default='lr', help='axis along y (default: lr)')
+    parser.add_argument('--points', action='append', default=[], metavar='NAME=V,...[;NAME=V,...]',
+                        help='grid points for the traces, e.g. "frustration=0.1,head_dim=0,lr=0.5"; '
+                             'repeat or separate points with ";"; unnamed axes take the default point\'s values')
+    parser.add_argument('--fix', action='append', default=[], metavar='NAME=VALUE',
+                        help='hold an axis that is not drawn at this value (default: its first value)')
+    args = parser.parse_args(argv)
+    prefix = args.output
+    if prefix is None:
+        prefix = args.file[:-3] if args.file.endswith('.h5') else args.file
+    try:
+        sweep = open_sweep(args.file)
+        fixed = {}
+        for text in args.fix:
+            for name, raw in parse_assignments(text, '--fix').items():
+                fixed[name] = axis_value(sweep, name, raw)
+        points = user_points(sweep, args.points) if args.points else default_points(sweep)
+        directory = os.path.dirname(prefix)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        phase = phase_figure(sweep, args.x, args.y, fixed, prefix + '_phase.png')
+        print(phase)
+        traces, skipped = traces_figure(sweep, points, prefix + '_traces.png')
+        if traces:
+            print(traces)
+        else:
+            print(f'warning: no trajectory has run at the chosen points ({"; ".join(skipped)}); '
+                  f'{prefix}_traces.png not written', file=sys.stderr)
+    except UsageError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except (SweepFileError, ValueError, KeyError, OSError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f'error: {msg}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
