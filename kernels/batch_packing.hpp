@@ -30,6 +30,10 @@ struct PoolSizes {
 
 template <class Real>
 struct HostBatch {
+    explicit HostBatch(HostMemory memory = HostMemory::pinned)
+        : tasks(memory), states(memory), primary_labels(memory), second_labels(memory), label_degrees(memory),
+          inputs(memory) {}
+
     std::int64_t count = 0;
     PoolSizes sizes;
     std::vector<std::int64_t> record_steps;

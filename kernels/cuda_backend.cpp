@@ -37,7 +37,8 @@ public:
         const cudaError_t counted = cudaGetDeviceCount(&device_count);
         if (counted != cudaSuccess) {
             (void)cudaGetLastError();
-            throw BackendError("no usable CUDA device: " + describe_cuda_error(counted, "cudaGetDeviceCount", "CudaBackend"));
+            throw BackendError(std::string("no usable CUDA device: cudaGetDeviceCount failed with ") +
+                               cudaGetErrorName(counted) + " (" + cudaGetErrorString(counted) + ")");
         }
         if (device_count == 0) throw BackendError("no CUDA-capable device (cudaGetDeviceCount found none)");
         COLLAPSE_CUDA_CHECK(cudaSetDevice(device_));

@@ -18,35 +18,7 @@ namespace {
 template <class Real, class Integrator>
 __global__ void integrate_trajectories(const TrajectoryKernelArgs<Real> args) {
     const std::int64_t slot = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (slot >= args.count) return;
-    const TrajectoryTask<Real> task = args.tasks[slot];
-
-    ModelProblem<Real> problem;
-    problem.dims = task.dims;
-    problem.stop_gradient = task.stop_gradient;
-    problem.inverse_pair_count = task.inverse_pair_count;
-    problem.primary_label = args.primary_labels + task.primary_label_offset;
-    problem.second_label = args.second_labels + task.second_label_offset;
-    problem.label_degree = args.label_degrees + task.label_degree_offset;
-    problem.inputs = task.dims.teacher_student() ? args.inputs + task.inputs_offset : nullptr;
-
-    TrajectoryBuffers<Real> buffers;
-    buffers.state = args.states + task.state_offset;
-    buffers.gradient = args.gradients + task.state_offset;
-    buffers.workspace = args.workspaces + task.workspace_offset;
-    buffers.integrator_scratch = args.scratch + task.scratch_offset;
-
-    const std::size_t trace_start = static_cast<std::size_t>(slot) * static_cast<std::size_t>(args.record_count);
-    TrajectoryRecorder recorder;
-    recorder.record_steps = args.record_steps;
-    recorder.record_count = args.record_count;
-    recorder.label_distance = args.label_distance + trace_start;
-    recorder.projected_distance = args.projected_distance + trace_start;
-    recorder.accuracy = args.accuracy + trace_start;
-    recorder.loss = args.loss + trace_start;
-    recorder.summary = args.summaries + slot;
-
-    run_trajectory<Real, Integrator>(problem, buffers, task.settings, recorder);
+    if (slot < args.count) run_batch_slot<Real, Integrator>(args, slot);
 }
 
 template <class Real, class Integrator>

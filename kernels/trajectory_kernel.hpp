@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "collapse/config.hpp"
+#include "collapse/model/hd.hpp"
 #include "collapse/model/layout.hpp"
 #include "collapse/results.hpp"
 #include "collapse/trajectory/runner.hpp"
@@ -56,6 +57,41 @@ struct TrajectoryKernelArgs {
     double* loss = nullptr;
     TrajectorySummary* summaries = nullptr;
 };
+
+// The work of one kernel thread: rebuild trajectory `slot`'s problem,
+// buffers and recorder from the pools and run it. __host__ __device__, so the
+// host can execute a batch exactly as the kernel does (docs/cuda-backend.md).
+template <class Real, class Integrator>
+COLLAPSE_HD inline void run_batch_slot(const TrajectoryKernelArgs<Real>& args, std::int64_t slot) {
+    const TrajectoryTask<Real> task = args.tasks[slot];
+
+    ModelProblem<Real> problem;
+    problem.dims = task.dims;
+    problem.stop_gradient = task.stop_gradient;
+    problem.inverse_pair_count = task.inverse_pair_count;
+    problem.primary_label = args.primary_labels + task.primary_label_offset;
+    problem.second_label = args.second_labels + task.second_label_offset;
+    problem.label_degree = args.label_degrees + task.label_degree_offset;
+    problem.inputs = task.dims.teacher_student() ? args.inputs + task.inputs_offset : nullptr;
+
+    TrajectoryBuffers<Real> buffers;
+    buffers.state = args.states + task.state_offset;
+    buffers.gradient = args.gradients + task.state_offset;
+    buffers.workspace = args.workspaces + task.workspace_offset;
+    buffers.integrator_scratch = args.scratch + task.scratch_offset;
+
+    const std::size_t trace_start = static_cast<std::size_t>(slot) * static_cast<std::size_t>(args.record_count);
+    TrajectoryRecorder recorder;
+    recorder.record_steps = args.record_steps;
+    recorder.record_count = args.record_count;
+    recorder.label_distance = args.label_distance + trace_start;
+    recorder.projected_distance = args.projected_distance + trace_start;
+    recorder.accuracy = args.accuracy + trace_start;
+    recorder.loss = args.loss + trace_start;
+    recorder.summary = args.summaries + slot;
+
+    run_trajectory<Real, Integrator>(problem, buffers, task.settings, recorder);
+}
 
 struct LaunchShape {
     int blocks = 0;

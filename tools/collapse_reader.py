@@ -279,7 +279,7 @@ class Sweep:
             values = self.axes[name]
             scalar = np.ndim(wanted) == 0
             picks = []
-            for w in np.atleast_1d(wanted):
+            for w in ([wanted] if scalar else list(wanted)):
                 picks.append(_nearest_index(name, values, w))
             index[name] = picks[0] if scalar else picks
         return index

@@ -262,7 +262,6 @@ def build(path, seed=1, done_fraction=1.0, killed_writer=False, grid='default'):
     if killed_writer:
         fh.swmr_mode = True
 
-    rng = np.random.default_rng(seed)
     data = {k: np.full(v.shape, -1 if v.dtype.kind == 'i' else np.nan, dtype=v.dtype) for k, v in dsets.items()}
     per_seed = [np.random.default_rng([seed, s]) for s in range(shape[-1])]
     for flat, index in enumerate(np.ndindex(*shape)):
@@ -282,7 +281,6 @@ def build(path, seed=1, done_fraction=1.0, killed_writer=False, grid='default'):
             data['traces/' + name][index] = out['traces'][i]
         data['final/label_embeddings'][index] = out['label_embeddings']
         data['final/head'][index] = out['head']
-    del rng
     # data first, status last (as the engine does), then flush
     for key, ds in dsets.items():
         if key != 'results/status':
@@ -291,6 +289,7 @@ def build(path, seed=1, done_fraction=1.0, killed_writer=False, grid='default'):
     dsets['results/status'][...] = data['results/status']
     fh.flush()
     if killed_writer:
+        print(path)
         sys.stdout.flush()
         os._exit(0)  # no close: the file keeps its "being written" superblock flags
     fh.close()

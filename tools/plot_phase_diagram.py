@@ -31,8 +31,10 @@ matplotlib.use('Agg')
 import matplotlib.colors as mcolors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.collections import PatchCollection  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from collapse_reader import (SweepFileError, collapsed_fraction, is_log_spaced,  # noqa: E402
@@ -49,6 +51,19 @@ FRACTION_LABEL = 'collapsed fraction (of seeds)'
 
 class UsageError(Exception):
     pass
+
+
+class OutputError(Exception):
+    pass
+
+
+def save(fig, path):
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as e:
+        raise OutputError(f'cannot write {path}: {e.strerror or e}') from None
+    finally:
+        plt.close(fig)
 
 
 def fmt(value):
@@ -142,7 +157,9 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
     fraction = collapsed_fraction(res)
     median = median_collapse_time(res)
     finished = (res['status'] >= 0).sum('seed')
-    diverged_all = ((res['status'] == 2).sum('seed') == finished) & (finished > 0)
+    n_diverged = (res['status'] == 2).sum('seed')
+    diverged_all = (n_diverged == finished) & (finished > 0)
+    diverged_some = (n_diverged > 0) & (n_diverged < finished)
 
     cols = list(sweep.axes[col]) if col else [None]
     rows = list(sweep.axes[row]) if row else [None]
@@ -180,6 +197,7 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
             fr = fraction.sel(sel).transpose(yname, xname).values[np.ix_(yorder, xorder)]
             fin = finished.sel(sel).transpose(yname, xname).values[np.ix_(yorder, xorder)]
             div = diverged_all.sel(sel).transpose(yname, xname).values[np.ix_(yorder, xorder)]
+            some = diverged_some.sel(sel).transpose(yname, xname).values[np.ix_(yorder, xorder)]
             category = np.where(fin == 0, 2, np.where(div, 1, 0)).astype(float)
             for k, (kind, data) in enumerate((('time', t), ('fraction', fr))):
                 ax = grid[2 * r + k, c]
@@ -187,15 +205,21 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
                 ax.pcolormesh(xedges, yedges, bg, cmap=category_cmap, vmin=-0.5, vmax=2.5, shading='flat',
                               edgecolors='face', linewidth=0)
                 if (fin == 0).any():
-                    for yi, xi in zip(*np.nonzero(fin == 0)):
-                        ax.add_patch(Rectangle((xedges[xi], yedges[yi]), xedges[xi + 1] - xedges[xi],
-                                               yedges[yi + 1] - yedges[yi], hatch='///', fill=False,
-                                               edgecolor='#999999', linewidth=0))
+                    cells = [Rectangle((xedges[xi], yedges[yi]), xedges[xi + 1] - xedges[xi],
+                                       yedges[yi + 1] - yedges[yi]) for yi, xi in zip(*np.nonzero(fin == 0))]
+                    ax.add_collection(PatchCollection(cells, hatch='///', facecolor='none', edgecolor='#999999',
+                                                      linewidth=0))
                     seen.add('not run')
                 if ((category == 0) & ~np.isfinite(t)).any():
                     seen.add('no collapse')
                 if (category == 1).any():
                     seen.add('diverged')
+                if some.any():  # a marker where some (not all) seeds diverged
+                    xc, yc = np.sort(np.asarray(xs, dtype=float)), np.sort(np.asarray(ys, dtype=float))
+                    yi, xi = np.nonzero(some)
+                    ax.scatter(xc[xi], yc[yi], marker='x', s=22, c='white', linewidths=2.2, zorder=3)
+                    ax.scatter(xc[xi], yc[yi], marker='x', s=18, c='black', linewidths=1.0, zorder=4)
+                    seen.add('some diverged')
                 masked = np.ma.masked_invalid(data)
                 if kind == 'time':
                     masked = np.ma.masked_where(category == 1, masked)
@@ -222,7 +246,11 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
                 what = 'median collapse time' if kind == 'time' else 'collapsed fraction'
                 ax.set_title(f'{what}\n' + ', '.join(parts) if parts else what, fontsize=9)
         if time_mappable is not None:
-            fig.colorbar(time_mappable, ax=list(grid[2 * r, :]), label=TIME_LABEL, shrink=0.95)
+            bar = fig.colorbar(time_mappable, ax=list(grid[2 * r, :]), label=TIME_LABEL, shrink=0.95)
+            if vmax / vmin < 10:  # less than a decade: plain numbers on every tick
+                plain = FuncFormatter(lambda v, _: f'{v:.3g}')
+                bar.ax.yaxis.set_major_formatter(plain)
+                bar.ax.yaxis.set_minor_formatter(plain)
         if frac_mappable is not None:
             fig.colorbar(frac_mappable, ax=list(grid[2 * r + 1, :]), label=FRACTION_LABEL, shrink=0.95)
 
@@ -239,11 +267,12 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
     handles = [Patch(facecolor=NO_COLLAPSE, edgecolor='#888888', label='no collapse (no seed collapsed)')]
     if 'diverged' in seen:
         handles.append(Patch(facecolor=DIVERGED, edgecolor='#888888', label='diverged (all seeds)'))
+    if 'some diverged' in seen:
+        handles.append(Line2D([], [], marker='x', ls='none', color='black', label='some seeds diverged'))
     if 'not run' in seen:
         handles.append(Patch(facecolor='white', edgecolor='#999999', hatch='///', label='not run yet'))
     fig.legend(handles=handles, loc='outside lower center', ncol=len(handles), fontsize=8, frameon=False)
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
+    save(fig, out_path)
     return out_path
 
 
@@ -281,6 +310,17 @@ def default_points(sweep):
             points.append({**head, 'stop_gradient': True})
         else:
             points.append(head)
+    # In a partly run file, move each point along frustration (towards the
+    # other end) to the nearest value with finished trajectories.
+    status = sweep.results['status']
+    for p in points:
+        if 'frustration' not in ax or (status.sel(p) >= 0).any():
+            continue
+        order = sorted(fr, reverse=bool(p['frustration'] == max(fr)))
+        for f in order:
+            if (status.sel({**p, 'frustration': f}) >= 0).any():
+                p['frustration'] = f
+                break
     unique = []
     for p in points:
         if p not in unique:
@@ -309,9 +349,32 @@ def point_label(sweep, point):
     return ', '.join(setting(n, point[n]) for n in names)
 
 
+def distance_median(d, status):
+    """Median over seeds (rows) of a distance trace, a stopped seed counted as
+    beyond the threshold: below everything after a collapse, above everything
+    after a divergence. It then crosses the threshold near the median collapse
+    time, and ends once half the seeds have collapsed or diverged."""
+    d = np.array(d, dtype=float)
+    for row, code in zip(d, status):
+        finite = np.flatnonzero(np.isfinite(row))
+        after = slice(finite[-1] + 1 if finite.size else 0, None)
+        row[after] = -np.inf if code == 1 else np.inf if code == 2 else np.nan
+    med = np.median(d, axis=0)
+    return np.where(np.isfinite(med) & (med > 0), med, np.nan)
+
+
+def running_median(y):
+    """Median over the seeds (rows) still running, while more than half run."""
+    running = np.isfinite(y).sum(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        med = np.nanmedian(y, axis=0)
+    return np.where(2 * running > y.shape[0], med, np.nan)
+
+
 def traces_figure(sweep, points, out_path):
     metric = 'projected_distance' if sweep.metric == 'projected' else 'label_distance'
-    fig, (ax_d, ax_a) = plt.subplots(2, 1, figsize=(8.0, 7.4), sharex=True, constrained_layout=True)
+    fig, (ax_d, ax_a) = plt.subplots(2, 1, figsize=(8.0, 8.4), sharex=True, constrained_layout=True)
     colours = plt.get_cmap('tab10').colors
     drawn, skipped = 0, []
     tmin, tmax, dmin, dmax = np.inf, 0.0, np.inf, 0.0
@@ -335,7 +398,8 @@ def traces_figure(sweep, points, out_path):
             for y, ax in ((dv, ax_d), (av, ax_a)):
                 for row in y:
                     ax.plot(t, row, color=colour, lw=0.7, alpha=0.45)
-                ax.plot(t, np.median(y, axis=0), color=colour, lw=2.2)
+            ax_d.plot(t, distance_median(dv, status.ravel()), color=colour, lw=2.2)
+            ax_a.plot(t, running_median(av), color=colour, lw=2.2)
         n_done = int((status >= 0).sum())
         n_coll = int((status == 1).sum())
         n_div = int((status == 2).sum())
@@ -367,7 +431,8 @@ def traces_figure(sweep, points, out_path):
     ax_d.set_xlim(tmin, tmax)
     ylabel = 'projected distance' if metric == 'projected_distance' else 'label distance D/D_ref'
     ax_d.set_ylabel(ylabel)
-    ax_d.legend(fontsize=7.5, loc='lower left')
+    fig.legend(*ax_d.get_legend_handles_labels(), loc='outside lower center', ncol=2, fontsize=7.5,
+               frameon=False)
     ax_d.grid(True, which='major', alpha=0.3)
     ax_a.set_ylim(0.0, 1.05)
     ax_a.set_ylabel('accuracy (nearest label)')
@@ -380,10 +445,9 @@ def traces_figure(sweep, points, out_path):
     if sweep.progress < 1.0:
         title += f' ({100 * sweep.progress:.1f}% of the sweep run)'
     if skipped:
-        title += f'\nnot run yet, left out: {"; ".join(skipped)}'
+        title += '\n' + '\n'.join(textwrap.wrap(f'not run yet, left out: {"; ".join(skipped)}', width=110))
     fig.suptitle(title, fontsize=10)
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
+    save(fig, out_path)
     return out_path, skipped
 
 
@@ -415,7 +479,10 @@ def main(argv=None):
         points = user_points(sweep, args.points) if args.points else default_points(sweep)
         directory = os.path.dirname(prefix)
         if directory:
-            os.makedirs(directory, exist_ok=True)
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as e:
+                raise OutputError(f'cannot create the directory {directory}: {e.strerror or e}') from None
         phase = phase_figure(sweep, args.x, args.y, fixed, prefix + '_phase.png')
         print(phase)
         traces, skipped = traces_figure(sweep, points, prefix + '_traces.png')
@@ -427,7 +494,7 @@ def main(argv=None):
     except UsageError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    except (SweepFileError, ValueError, KeyError, OSError) as e:
+    except (SweepFileError, OutputError, ValueError, KeyError, OSError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f'error: {msg}', file=sys.stderr)
         return 1

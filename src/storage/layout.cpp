@@ -8,12 +8,12 @@ namespace collapse::storage::detail {
 
 namespace {
 
-// ~512 KiB of float64 per chunk keeps a chunk inside the 4 MiB chunk cache
+// ~256 KiB of float64 per chunk keeps a chunk inside the 4 MiB chunk cache
 // the writer gives each dataset. Capping the trajectories per chunk matters
 // more: SWMR never frees a superseded chunk, so a chunk that k batches each
 // touch is stored k times over (see docs/format.md, "Chunking").
-constexpr std::int64_t chunk_target_elements = 65536;
-constexpr std::int64_t max_trajectories_per_chunk = 1024;
+constexpr std::int64_t chunk_target_elements = 32768;
+constexpr std::int64_t max_trajectories_per_chunk = 512;
 constexpr std::int64_t max_seeds_per_chunk = 16;
 
 ScaleLayout counting_scale(const std::string& name, std::int64_t length) {

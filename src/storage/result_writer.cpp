@@ -170,11 +170,18 @@ std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, cons
     }
     state->file = Handle(opened, H5Fclose);
     const hid_t file = state->file.get();
+    // A killed SWMR writer's superblock can record an end of allocation below
+    // chunks it had already written and indexed; new allocations would then
+    // overwrite finished trajectories. Allocate from the real end of file on
+    // (h5clear --increment=0).
+    check(H5Fincrement_filesize(file, 0), path + ": cannot move the end of allocation to the end of file");
     if (!has_attribute(file, "format") || read_string_attribute(file, "format") != format_name)
         throw StorageError(path + " is not a collapse-sweep output file");
     if (read_int_attribute(file, "format_version") != format_version)
         throw StorageError(path + " has format_version " + std::to_string(read_int_attribute(file, "format_version")) +
                            "; this tool writes " + std::to_string(format_version));
+    if (has_attribute(file, "merged_shards"))
+        throw StorageError(path + " is a merged view over shard files; resume the shards, then merge again");
     const std::string stored_hash = read_string_attribute(file, "spec_sha256");
     const std::string hash = spec_sha256(spec);
     if (stored_hash != hash)

@@ -282,9 +282,12 @@ std::string check_finished_trajectories(const ResultReader& reader, const SweepS
     return "";
 }
 
+std::string process_folder() {
+    return (std::filesystem::temp_directory_path() / ("collapse-storage-" + std::to_string(::getpid()))).string();
+}
+
 std::string temporary_directory(const std::string& name) {
-    const std::filesystem::path directory = std::filesystem::temp_directory_path() /
-                                            ("collapse-storage-" + std::to_string(::getpid())) / name;
+    const std::filesystem::path directory = std::filesystem::path(process_folder()) / name;
     std::filesystem::remove_all(directory);
     std::filesystem::create_directories(directory);
     return directory.string();

@@ -64,6 +64,7 @@ std::string check_finished_trajectories(const ResultReader& reader, const SweepS
 
 bool same_value(double a, double b); // NaN equals NaN
 
-std::string temporary_directory(const std::string& name); // fresh, empty, under the system temp dir
+std::string temporary_directory(const std::string& name); // fresh, empty, under process_folder()
+std::string process_folder(); // this process's scratch folder under the system temp dir
 
 } // namespace collapse::storage::testing

@@ -1,0 +1,88 @@
+// The CUDA backend against the CPU backend on a grid that mixes every status:
+// float64 results agree to 1e-9 relative, float32 statuses agree exactly and
+// collapse steps within 1%. Skipped without a usable CUDA device, except the
+// check that the grid really is mixed, which runs on the CPU alone.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "backend_test_support.hpp"
+#include "collapse/sweep/grid.hpp"
+
+namespace collapse::testing {
+namespace {
+
+constexpr double float64_relative_tolerance = 1e-9;
+constexpr double float32_collapse_step_tolerance = 0.01;
+
+TEST(ParityGrid, HasEveryStatusOnTheCpu) {
+    const SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
+    const auto cpu = make_cpu_backend(2);
+    std::set<TrajectoryStatus> statuses;
+    for (const auto& [flat, output] : run_grid(*cpu, spec, 64)) statuses.insert(output.summary[0].status);
+    EXPECT_TRUE(statuses.count(TrajectoryStatus::stable));
+    EXPECT_TRUE(statuses.count(TrajectoryStatus::collapsed));
+    EXPECT_TRUE(statuses.count(TrajectoryStatus::diverged));
+}
+
+class CudaParity : public CudaBackendTest, public ::testing::WithParamInterface<IntegratorMethod> {};
+
+TEST_P(CudaParity, Float64MatchesTheCpuBackend) {
+    const SweepSpec spec = mixed_spec(Precision::float64, GetParam());
+    const auto cpu = make_cpu_backend(2);
+    expect_close_results(run_grid(*cpu, spec, 64), run_grid(*cuda_, spec, 64), float64_relative_tolerance);
+}
+
+TEST_P(CudaParity, Float32StatusesAndCollapseStepsMatchTheCpuBackend) {
+    const SweepSpec spec = mixed_spec(Precision::float32, GetParam());
+    const auto cpu = make_cpu_backend(2);
+    expect_same_statuses(run_grid(*cpu, spec, 64), run_grid(*cuda_, spec, 64), float32_collapse_step_tolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(Integrators, CudaParity, ::testing::Values(IntegratorMethod::gd, IntegratorMethod::rk4),
+                         [](const auto& param_info) { return param_info.param == IntegratorMethod::gd ? "gd" : "rk4"; });
+
+TEST_F(CudaBackendTest, TeacherStudentFloat64MatchesTheCpuBackend) {
+    const SweepSpec spec = teacher_student_spec(Precision::float64);
+    const auto cpu = make_cpu_backend(2);
+    expect_close_results(run_grid(*cpu, spec, 64), run_grid(*cuda_, spec, 64), float64_relative_tolerance);
+}
+
+TEST_F(CudaBackendTest, ProjectedMetricWithoutEarlyStopMatchesTheCpuBackend) {
+    SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
+    spec.collapse.metric = CollapseMetric::projected;
+    spec.collapse.stop_on_collapse = false;
+    const auto cpu = make_cpu_backend(2);
+    expect_close_results(run_grid(*cpu, spec, 64), run_grid(*cuda_, spec, 64), float64_relative_tolerance);
+}
+
+TEST_F(CudaBackendTest, InitialHeadIsTheCpuBackendsBitForBit) {
+    // Initial states come from the same host setup code on both backends.
+    const SweepSpec spec = mixed_spec(Precision::float32, IntegratorMethod::gd);
+    const auto cpu = make_cpu_backend(1);
+    const auto expected = run_grid(*cpu, spec, 64), actual = run_grid(*cuda_, spec, 64);
+    for (const auto& [flat, output] : expected) {
+        EXPECT_EQ(output.initial_head_A, actual.at(flat).initial_head_A) << flat;
+        EXPECT_EQ(output.initial_head_B, actual.at(flat).initial_head_B) << flat;
+        EXPECT_EQ(output.summary[0].reference_distance, actual.at(flat).summary[0].reference_distance) << flat;
+    }
+}
+
+TEST_F(CudaBackendTest, ReportsItsDevice) {
+    EXPECT_EQ(cuda_->name(), "cuda");
+    EXPECT_FALSE(cuda_->device_name().empty());
+    const SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::rk4);
+    EXPECT_GE(cuda_->default_batch_size(spec), 1);
+}
+
+TEST_F(CudaBackendTest, RejectsBadGridValuesBeforeRunning) {
+    SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
+    spec.axes[3].values = {0.3, -1.0};
+    const Grid grid(spec);
+    BatchOutput batch;
+    const std::vector<std::int64_t> all{0, 1, 2, 3};
+    EXPECT_THROW(cuda_->run_batch(spec, grid, all, batch), std::invalid_argument);
+}
+
+} // namespace
+} // namespace collapse::testing
