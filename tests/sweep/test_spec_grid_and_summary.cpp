@@ -116,7 +116,7 @@ TEST(ExampleSweeps, EveryFileInSweepsParses) {
 TEST(ExampleSweeps, ShippedGridsHaveTheIntendedShape) {
     const std::filesystem::path directory = COLLAPSE_SWEEPS_DIR;
     const SweepSpec quickstart = parse_sweep_spec_file((directory / "quickstart.toml").string());
-    EXPECT_EQ(Grid(quickstart).shape(), (std::vector<std::int64_t>{5, 2, 2, 2, 4}));
+    EXPECT_EQ(Grid(quickstart).shape(), (std::vector<std::int64_t>{5, 2, 2, 3, 4}));
     EXPECT_TRUE(quickstart.output.save_initial);
 
     const SweepSpec phase_diagram = parse_sweep_spec_file((directory / "phase_diagram.toml").string());
