@@ -166,6 +166,11 @@ std::string read_attribute_as_text(hid_t object, const std::string& name) {
     case H5T_STRING:
         return read_string_attribute(object, name);
     case H5T_INTEGER:
+        if (H5Tget_sign(file_type.get()) == H5T_SGN_NONE) { // master_seed is uint64
+            std::uint64_t value = 0;
+            check(H5Aread(attribute.get(), H5T_NATIVE_UINT64, &value), "cannot read attribute " + name);
+            return std::to_string(value);
+        }
         return std::to_string(read_int_attribute(object, name));
     case H5T_FLOAT: {
         double value = 0;

@@ -100,7 +100,7 @@ std::unique_ptr<ResultWriter> ResultWriter::create(const std::string& path, cons
     try {
         Handle access = latest_format_access();
         state->file = checked(H5Fcreate(temporary.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, access.get()), H5Fclose,
-                              "cannot create " + temporary);
+                              "cannot create " + path + " (as " + temporary + ")");
         state->lock = FileLock::acquire(temporary); // the lock follows the inode through the rename
         build_file_structure(state->file.get(), spec, state->layout, provenance, state->shard);
         flush(*state);
@@ -118,21 +118,24 @@ std::unique_ptr<ResultWriter> ResultWriter::create(const std::string& path, cons
 namespace {
 
 // The file of a killed writer still has the "open for writing" flags in its
-// superblock and HDF5 refuses to open it for writing. This clears them, as
-// `h5clear -s` does, through the same file access property the tool uses.
-void clear_status_flags(const std::string& path) {
-    Handle access = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "cannot make a file access list");
+// superblock and HDF5 refuses to open it for writing. This access list clears
+// them on open, as `h5clear -s` does, through the property that tool uses.
+// The file must then stay open until its end of allocation is fixed (see
+// resume): closing it right away, as h5clear does, would truncate the file
+// to the stale end of allocation recorded in the superblock and cut off
+// chunks the writer had already finished.
+Handle status_clearing_access(const std::string& path) {
+    Handle access = latest_format_access();
     const char* property = "clear_status_flags";
     if (H5Pexist(access.get(), property) <= 0)
-        throw StorageError(path + " was left open by a killed writer and this HDF5 cannot clear that; run h5clear -s");
+        throw StorageError(path + " was left open by a killed writer and this HDF5 cannot clear that; "
+                                  "run h5clear -s --increment=0 on it");
     std::size_t size = 0;
     check(H5Pget_size(access.get(), property, &size), "cannot query " + std::string(property));
     std::vector<unsigned char> value(size, 0);
     value[0] = 1; // hbool_t true, whatever its width on this build (little-endian)
     check(H5Pset(access.get(), property, value.data()), "cannot set " + std::string(property));
-    Handle file = checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get()), H5Fclose,
-                          "cannot open " + path + " to clear its superblock flags");
-    check(file.reset() ? 0 : -1, "cannot close " + path + " after clearing its flags");
+    return access;
 }
 
 std::string spec_mismatch_reason(hid_t file, const SweepSpec& spec) {
@@ -164,15 +167,16 @@ std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, cons
     hid_t opened = H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get());
     if (opened < 0) {
         const std::string first_error = take_error_stack();
-        clear_status_flags(path);
-        opened = H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get());
+        Handle clearing = status_clearing_access(path);
+        opened = H5Fopen(path.c_str(), H5F_ACC_RDWR, clearing.get());
         if (opened < 0) fail("cannot open " + path + " for resuming (first attempt: " + first_error + ")");
     }
     state->file = Handle(opened, H5Fclose);
     const hid_t file = state->file.get();
     // A killed SWMR writer's superblock can record an end of allocation below
-    // chunks it had already written and indexed; new allocations would then
-    // overwrite finished trajectories. Allocate from the real end of file on
+    // chunks it had already written and indexed: new allocations (or the
+    // truncation at close) would then destroy finished trajectories. Before
+    // anything is allocated, move it to the real end of file
     // (h5clear --increment=0).
     check(H5Fincrement_filesize(file, 0), path + ": cannot move the end of allocation to the end of file");
     if (!has_attribute(file, "format") || read_string_attribute(file, "format") != format_name)

@@ -37,31 +37,45 @@ struct StateLayout {
 };
 
 // Scratch of one gradient evaluation, reused every step so the step loop
-// never allocates.
+// never allocates. Transposed copies exist so that every matrix product runs
+// along contiguous rows (row_kernels.hpp).
 struct WorkspaceLayout {
-    std::size_t head = 0;             // W = B A, d*d
-    std::size_t head_gradient = 0;    // dL/dW, d*d
-    std::size_t projected_samples = 0; // W x_i, N*d
-    std::size_t projected_labels = 0;  // W y_k, K*d
-    std::size_t label_sample_sum = 0;  // sum of x_i over samples paired with k, K*d
-    std::size_t label_projected_sum = 0; // sum of W x_i over samples paired with k, K*d
-    std::size_t samples = 0;           // x_i = E u_i (teacher_student), N*d
-    std::size_t sample_gradient = 0;   // dL/dx_i (teacher_student), N*d
+    std::size_t head = 0;                 // W = B A, d*d
+    std::size_t head_transposed = 0;      // W^T, d*d: W x_i is a sum of rows of W^T
+    std::size_t head_gradient = 0;        // dL/dW, d*d
+    std::size_t head_gradient_transposed = 0; // (dL/dW)^T, d*d: for dL/dB
+    std::size_t head_B_gradient_transposed = 0; // (dL/dB)^T, h*d
+    std::size_t projected_labels = 0;     // W y_k, K*d
+    std::size_t label_sample_sum = 0;     // sum of x_i over samples paired with k, K*d
+    std::size_t label_projected_sum = 0;  // sum of W x_i over samples paired with k, K*d
+    std::size_t labels_transposed = 0;    // y^T, d rows of K padded to 16 (nearest-label search)
+    std::size_t samples = 0;              // x_i = E u_i (teacher_student), N*d
+    std::size_t sample_gradient = 0;      // dL/dx_i (teacher_student), N*d
+    std::size_t encoder_transposed = 0;   // E^T (teacher_student), p*d
+    std::size_t encoder_gradient_transposed = 0; // (dL/dE)^T (teacher_student), p*d
     std::size_t size = 0;
 
     COLLAPSE_HD explicit WorkspaceLayout(const TrajectoryDims& dims) {
         const std::size_t d = static_cast<std::size_t>(dims.dim);
+        const std::size_t h = static_cast<std::size_t>(dims.head_dim);
         const std::size_t sample_block = static_cast<std::size_t>(dims.samples) * d;
         const std::size_t label_block = static_cast<std::size_t>(dims.classes) * d;
+        const std::size_t padded_classes = (static_cast<std::size_t>(dims.classes) + 15) / 16 * 16;
+        const std::size_t encoder_block = dims.teacher_student() ? static_cast<std::size_t>(dims.input_dim) * d : 0;
         std::size_t next = 0;
         head = next; next += d * d;
+        head_transposed = next; next += d * d;
         head_gradient = next; next += d * d;
-        projected_samples = next; next += sample_block;
+        head_gradient_transposed = next; next += d * d;
+        head_B_gradient_transposed = next; next += h * d;
         projected_labels = next; next += label_block;
         label_sample_sum = next; next += label_block;
         label_projected_sum = next; next += label_block;
+        labels_transposed = next; next += d * padded_classes;
         samples = next; next += dims.teacher_student() ? sample_block : 0;
         sample_gradient = next; next += dims.teacher_student() ? sample_block : 0;
+        encoder_transposed = next; next += encoder_block;
+        encoder_gradient_transposed = next; next += encoder_block;
         size = next;
     }
 };

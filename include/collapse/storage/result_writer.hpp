@@ -7,6 +7,9 @@
 // flushes again: status >= 0 on disk implies the trajectory's data are on
 // disk. A killed writer leaves a file that ResultReader, `--resume` and
 // h5py (with swmr=True) open; see docs/format.md.
+//
+// Like the HDF5 library under it, a writer is not thread-safe: one thread at
+// a time may call it (any thread, not necessarily the creating one).
 #pragma once
 
 #include <cstdint>
