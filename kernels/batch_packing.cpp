@@ -15,19 +15,6 @@
 namespace collapse::cuda {
 namespace {
 
-// Mirrors run_settings() in src/backend/cpu_backend.cpp; the CPU/GPU parity
-// tests fail if the two ever disagree.
-RunSettings run_settings(const SweepSpec& spec, const TrajectoryParams& params, double reference) {
-    RunSettings settings;
-    settings.lr = params.lr;
-    settings.max_steps = spec.integrator.max_steps;
-    settings.collapse_on_projected = spec.collapse.metric == CollapseMetric::projected;
-    settings.collapse_threshold = spec.collapse.threshold;
-    settings.stop_on_collapse = spec.collapse.stop_on_collapse;
-    settings.reference_distance = reference;
-    return settings;
-}
-
 TrajectoryDims dims_of(const ModelShape& shape, int head_dim) {
     const bool teacher_student = shape.kind == ModelKind::teacher_student;
     return TrajectoryDims{shape.classes, shape.samples(), shape.dim, head_dim, teacher_student ? shape.input_dim : 0};

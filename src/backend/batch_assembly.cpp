@@ -7,6 +7,17 @@
 
 namespace collapse {
 
+RunSettings run_settings(const SweepSpec& spec, const TrajectoryParams& params, double reference_distance) {
+    RunSettings settings;
+    settings.lr = params.lr;
+    settings.max_steps = spec.integrator.max_steps;
+    settings.collapse_on_projected = spec.collapse.metric == CollapseMetric::projected;
+    settings.collapse_threshold = spec.collapse.threshold;
+    settings.stop_on_collapse = spec.collapse.stop_on_collapse;
+    settings.reference_distance = reference_distance;
+    return settings;
+}
+
 void prepare_batch_output(const SweepSpec& spec, std::span<const std::int64_t> flat_indices, BatchOutput& out) {
     const std::size_t count = flat_indices.size();
     const auto d = static_cast<std::size_t>(spec.shape.dim);

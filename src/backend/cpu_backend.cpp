@@ -30,17 +30,6 @@ std::string cpu_model_name() {
     return "unknown CPU";
 }
 
-RunSettings run_settings(const SweepSpec& spec, const TrajectoryParams& params, double reference) {
-    RunSettings settings;
-    settings.lr = params.lr;
-    settings.max_steps = spec.integrator.max_steps;
-    settings.collapse_on_projected = spec.collapse.metric == CollapseMetric::projected;
-    settings.collapse_threshold = spec.collapse.threshold;
-    settings.stop_on_collapse = spec.collapse.stop_on_collapse;
-    settings.reference_distance = reference;
-    return settings;
-}
-
 class CpuBackend final : public Backend {
 public:
     explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}

@@ -8,8 +8,13 @@
 #include "collapse/config.hpp"
 #include "collapse/model/layout.hpp"
 #include "collapse/results.hpp"
+#include "collapse/trajectory/runner.hpp"
 
 namespace collapse {
+
+// The runner's settings for one trajectory of the sweep; one definition, so
+// the CPU and CUDA backends cannot disagree on events.
+RunSettings run_settings(const SweepSpec& spec, const TrajectoryParams& params, double reference_distance);
 
 // Resizes every array for `flat_indices.size()` trajectories; traces start NaN,
 // head and padding zero.
