@@ -1,7 +1,8 @@
 // Times the CPU and (when usable) CUDA backends on fixed-length runs of the
-// head + stop-gradient model, gd, and reports trajectory-steps/s and GFLOP/s
-// with the FLOP count of docs/performance.md. No early stop (threshold 0,
-// stop_on_collapse false), so every trajectory does the same work.
+// plain model and of the head + stop-gradient model, gd, and reports
+// trajectory-steps/s and GFLOP/s with the FLOP count of docs/performance.md.
+// No early stop (threshold 0, stop_on_collapse false), so every trajectory
+// does the same work.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -24,16 +25,17 @@ using namespace collapse;
 
 struct BenchShape {
     std::string name;
-    int classes, samples_per_class, dim, head_dim;
+    int classes, samples_per_class, dim, head_dim; // the head configs run with stop-gradient
 };
 
 const std::vector<BenchShape> all_shapes = {
-    {"small", 4, 50, 8, 8}, {"medium", 10, 100, 32, 32}, {"large", 10, 1000, 64, 64}};
+    {"small", 4, 50, 8, 0}, {"head", 4, 50, 8, 8}, {"medium", 10, 100, 32, 32}, {"large", 10, 1000, 64, 64}};
 
 struct Options {
     std::int64_t trajectories = 1024;
     std::int64_t steps = 2000;
-    std::vector<std::string> shapes{"small", "medium", "large"};
+    std::vector<std::string> shapes{"small", "head", "medium", "large"};
+    bool full = false; // CPU too runs all trajectories and all steps (bench/run.sh)
     std::vector<std::string> backends{"cpu", "cuda"};
     int threads = 0;
     double peak_gflops = 0;
@@ -44,11 +46,14 @@ struct Options {
 };
 
 constexpr const char* usage =
-    "bench_backends [--trajectories N=1024] [--steps S=2000] [--configs small,medium,large]\n"
+    "bench_backends [--trajectories N=1024] [--steps S=2000] [--configs small,head,medium,large]\n"
     "               [--backends cpu,cuda] [--threads T] [--peak-gflops G] [--max-seconds X=20]\n"
     "               [--repeats R=3] [--precision float32|float64] [--frustration F=0.1] [--lr LR=0.05]\n"
+    "               [--full 0|1]\n"
+    "A config is small, head, medium, large, or any shape K<K>n<n>d<d>h<h>, e.g. K10n100d32h32.\n"
     "CPU runs use min(N, 4 * threads) trajectories; each timed run is cut to about --max-seconds\n"
-    "by lowering the step count (measured first on a 10-step run), so rates stay comparable.\n";
+    "by lowering the step count (measured first on a 10-step run), so rates stay comparable.\n"
+    "--full 1: every backend runs all N trajectories and all S steps (bench/run.sh).\n";
 
 std::vector<std::string> split(const std::string& list) {
     std::vector<std::string> parts;
@@ -79,6 +84,7 @@ Options parse(int argc, char** argv) {
         else if (flag == "--precision") options.precision = value == "float64" ? Precision::float64 : Precision::float32;
         else if (flag == "--frustration") options.frustration = std::stod(value);
         else if (flag == "--lr") options.lr = std::stod(value);
+        else if (flag == "--full") options.full = value == "1";
         else throw std::invalid_argument("unknown flag " + flag + "\n" + usage);
     }
     if (options.trajectories < 1 || options.steps < 1) throw std::invalid_argument("--trajectories and --steps must be >= 1");
@@ -91,7 +97,7 @@ SweepSpec bench_spec(const BenchShape& shape, const Options& options, std::int64
     spec.shape.samples_per_class = shape.samples_per_class;
     spec.shape.dim = shape.dim;
     spec.defaults.head_dim = shape.head_dim;
-    spec.defaults.stop_gradient = true;
+    spec.defaults.stop_gradient = shape.head_dim > 0;
     spec.defaults.frustration = options.frustration;
     spec.defaults.lr = options.lr;
     spec.integrator.method = IntegratorMethod::gd;
@@ -104,10 +110,10 @@ SweepSpec bench_spec(const BenchShape& shape, const Options& options, std::int64
     return spec;
 }
 
-// FLOP of one evaluate() + gd update + observables, head model, embedding
-// kind; docs/performance.md "FLOP count per step" derives every term.
+// FLOP of one evaluate() + gd update + observables, embedding kind;
+// docs/performance.md "FLOP count per step" derives every term.
 struct StepFlops {
-    double sample_products = 0; // 6 N d^2: W x_i, W^T R1_i, R1_i x_i^T
+    double sample_products = 0; // 6 N d^2: W x_i, W^T R1_i, R1_i x_i^T (0 without a head)
     double total = 0;
 };
 
@@ -117,6 +123,13 @@ StepFlops flops_per_step(const BenchShape& shape, double frustration) {
     const double F = static_cast<double>(static_cast<long long>(frustration * N + 0.5)); // frustrated samples
     const double state = N * d + K * d + 2 * h * d;
     StepFlops flops;
+    if (shape.head_dim == 0) {
+        // Plain model: per pair a residual, its square and a class sum (5d, the
+        // gradient's scale included); the nearest label (3Kd per sample); the
+        // label gradient (3Kd); one minimum pairwise distance; the update.
+        flops.total = 5 * (N + F) * d + 3 * K * N * d + 3 * K * d + 1.5 * d * K * (K - 1) + 2 * state;
+        return flops;
+    }
     flops.sample_products = 6 * N * d * d;
     const double label_products = 6 * K * d * d;       // W y_k, W^T R2_k, R2_k y_k^T
     const double head_products = 6 * h * d * d + d * d; // W = B A, B^T G, G A^T, G /= M
@@ -162,7 +175,7 @@ struct Row {
 Row measure(Backend& backend, const BenchShape& shape, const Options& options) {
     // The CPU gets a few trajectories per thread; more would only lengthen the run.
     const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
-    const std::int64_t trajectories = backend.name() == "cpu"
+    const std::int64_t trajectories = backend.name() == "cpu" && !options.full
                                           ? std::min<std::int64_t>(options.trajectories, 4 * std::max(1, threads))
                                           : options.trajectories;
     // Calibration, also the warm-up (CUDA context, first allocations).
@@ -170,7 +183,7 @@ Row measure(Backend& backend, const BenchShape& shape, const Options& options) {
     const Timing calibration = time_run(backend, bench_spec(shape, options, trajectories, calibration_steps));
     const double seconds_per_step = calibration.seconds / static_cast<double>(calibration_steps);
     const auto fitting = static_cast<std::int64_t>(options.max_seconds / std::max(seconds_per_step, 1e-9));
-    const std::int64_t steps = std::clamp<std::int64_t>(fitting, calibration_steps, options.steps);
+    const std::int64_t steps = options.full ? options.steps : std::clamp<std::int64_t>(fitting, calibration_steps, options.steps);
 
     std::vector<Timing> runs;
     for (int r = 0; r < options.repeats; ++r) runs.push_back(time_run(backend, bench_spec(shape, options, trajectories, steps)));
@@ -199,6 +212,17 @@ std::string peak_text(double fraction, double peak_gflops) {
     return text;
 }
 
+// A named config, or any shape spelled K<K>n<n>d<d>h<h> (e.g. K10n100d32h32), for scaling runs.
+BenchShape find_shape(const std::string& name) {
+    const auto known = std::find_if(all_shapes.begin(), all_shapes.end(), [&](const BenchShape& s) { return s.name == name; });
+    if (known != all_shapes.end()) return *known;
+    BenchShape shape{name, 0, 0, 0, -1};
+    if (std::sscanf(name.c_str(), "K%dn%dd%dh%d", &shape.classes, &shape.samples_per_class, &shape.dim, &shape.head_dim) != 4 ||
+        shape.classes < 2 || shape.samples_per_class < 1 || shape.dim < 1 || shape.head_dim < 0)
+        throw std::invalid_argument("unknown config " + name + " (small, head, medium, large or K<K>n<n>d<d>h<h>)");
+    return shape;
+}
+
 std::unique_ptr<Backend> open_backend(const std::string& name, int threads) {
     if (name == "cpu") return make_cpu_backend(threads);
     if (name == "cuda") return make_cuda_backend();
@@ -219,10 +243,8 @@ int main(int argc, char** argv) try {
             continue;
         }
         for (const std::string& shape_name : options.shapes) {
-            const auto shape = std::find_if(all_shapes.begin(), all_shapes.end(),
-                                            [&](const BenchShape& s) { return s.name == shape_name; });
-            if (shape == all_shapes.end()) throw std::invalid_argument("unknown config " + shape_name);
-            const Row row = measure(*backend, *shape, options);
+            const BenchShape shape = find_shape(shape_name);
+            const Row row = measure(*backend, shape, options);
             rows.push_back(row);
             // One machine-readable line per measurement, printed as soon as it exists.
             std::printf("RESULT {\"config\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\","

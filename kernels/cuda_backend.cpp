@@ -10,6 +10,7 @@
 
 #include "batch_packing.hpp"
 #include "collapse/backend/backend.hpp"
+#include "collapse/theory/diagnostics.hpp"
 #include "cuda_check.hpp"
 #include "device_batch.hpp"
 #include "trajectory_kernel.hpp"
@@ -94,6 +95,7 @@ private:
         pack_batch(spec, grid, flat_indices, host, out);
         runner_->run(host, spec.integrator.method, out);
         unpack_final_states(spec, host, out);
+        theory::store_theory_diagnostics(spec, grid, out);
     }
 
     int device_ = 0;

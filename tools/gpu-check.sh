@@ -17,7 +17,7 @@
 # Environment: OUT (logs; default ./gpu-check-out), JOBS (default nproc),
 # CUDA_ARCH (default 90), PEAK_GFLOPS (FP32 peak for %peak; default 67000,
 # the H100 SXM datasheet figure), BENCH_ARGS (extra bench_backends flags),
-# TORCH_ARGS (extra pytorch_baseline.py flags), GPU_CHECK_BUILD=core (skip the
+# TORCH_ARGS (extra bench/baselines/pytorch_baseline.py flags), GPU_CHECK_BUILD=core (skip the
 # full project even where it would configure).
 set -uo pipefail
 
@@ -94,7 +94,7 @@ probe CLI11 "$(find_file_in '*/CLI/CLI.hpp' "${SEARCH_DIRS[@]}" && echo yes || e
 probe gtest "$(find_file_in '*/GTestConfig.cmake' "${SEARCH_DIRS[@]}" && echo yes || echo MISSING)" "all tests" \
     || echo "   -> carry GoogleTest: run 'tools/gpu-check.sh --fetch-deps' where there is network" >>"$OUT/env.log"
 probe lapack "$(find_file_in '*/liblapack.so*' "${SEARCH_DIRS[@]}" && echo yes || echo MISSING)" "test_core" || true
-probe torch "$(python3 -c 'import torch' 2>/dev/null && echo yes || echo MISSING)" "bench/pytorch_baseline.py" || true
+probe torch "$(python3 -c 'import torch' 2>/dev/null && echo yes || echo MISSING)" "bench/baselines/pytorch_baseline.py" || true
 grep -A20 '== dependencies' "$OUT/env.log" | grep -q MISSING && note deps warn "missing: $(grep MISSING "$OUT/env.log" | awk '{print $1}' | tr '\n' ' ')(see env.log)" || note deps ok "all found"
 
 # ---- build ------------------------------------------------------------------------
@@ -173,9 +173,10 @@ if wants bench; then
     fi
     if python3 -c 'import torch' 2>/dev/null; then
         {
-            PYTHONUNBUFFERED=1 python3 bench/pytorch_baseline.py --check
+            PYTHONUNBUFFERED=1 python3 bench/baselines/pytorch_baseline.py --check
             # shellcheck disable=SC2086
-            PYTHONUNBUFFERED=1 timeout 240 python3 bench/pytorch_baseline.py --steps 100 ${TORCH_ARGS:-}
+            PYTHONUNBUFFERED=1 timeout 240 python3 bench/baselines/pytorch_baseline.py --device cuda \
+                --configs small,head,medium,large --steps 100 ${TORCH_ARGS:-}
         } >"$OUT/pytorch.log" 2>&1
         note pytorch "$([[ $? -eq 0 ]] && echo ok || echo FAIL)" "$(grep -c '^RESULT' "$OUT/pytorch.log") measurements (pytorch.log)"
     else
@@ -188,7 +189,7 @@ fi
     echo
     echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'no GPU seen')"
     [[ -f "$OUT/bench.log" ]] && sed -n '/^config /,$p' "$OUT/bench.log"
-    [[ -f "$OUT/pytorch.log" ]] && grep -E '^(small|medium|large) ' "$OUT/pytorch.log"
+    [[ -f "$OUT/pytorch.log" ]] && grep -E '^(small|head|medium|large) ' "$OUT/pytorch.log"
     [[ -f "$OUT/resources.log" ]] && grep -E 'Function|REG' "$OUT/resources.log" | head -8
 } | tee -a "$SUMMARY"
 echo "full logs: $OUT"

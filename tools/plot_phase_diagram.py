@@ -39,6 +39,7 @@ from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from collapse_reader import (SweepFileError, collapsed_fraction, is_log_spaced,  # noqa: E402
                              median_collapse_time, open_sweep)
+import theory_overlays  # noqa: E402
 
 LABELS = {'frustration': 'frustration f', 'lr': 'learning rate lr', 'head_dim': 'head width h',
           'stop_gradient': 'stop-gradient', 'init_scale': 'init scale s', 'seed': 'seed'}
@@ -185,6 +186,8 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
     fig, grid = plt.subplots(nrows, ncols, figsize=(max(6.0, 1.2 + 3.3 * ncols), 1.1 + 2.6 * nrows),
                              squeeze=False, constrained_layout=True)
     seen = set()
+    theory_seen = set()
+    boundaries = theory_overlays.read_boundaries(sweep.path)
     time_mappable = frac_mappable = None
     for r, rv in enumerate(rows):
         for c, cv in enumerate(cols):
@@ -235,6 +238,9 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
                     ax.set_yscale('log')
                 ax.set_xlim(xedges[0], xedges[-1])
                 ax.set_ylim(yedges[0], yedges[-1])
+                panel = {**held, **{n: v for n, v in ((col, cv), (row, rv)) if n}}
+                theory_overlays.draw_boundaries(boundaries, ax, xname, yname, panel, theory_seen)
+                theory_overlays.draw_critical_lr(res, ax, xname, yname, panel, theory_seen)
                 for values, axis in ((xs, ax.xaxis), (ys, ax.yaxis)):
                     if len(values) <= 8:  # few cells: a tick at each value, labelled with it
                         axis.set_ticks(np.sort(np.asarray(values, dtype=float)),
@@ -271,7 +277,8 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
         handles.append(Line2D([], [], marker='x', ls='none', color='black', label='some seeds diverged'))
     if 'not run' in seen:
         handles.append(Patch(facecolor='white', edgecolor='#999999', hatch='///', label='not run yet'))
-    fig.legend(handles=handles, loc='outside lower center', ncol=len(handles), fontsize=8, frameon=False)
+    handles += theory_overlays.legend_handles(theory_seen)
+    fig.legend(handles=handles, loc='outside lower center', ncol=min(len(handles), 3), fontsize=8, frameon=False)
     save(fig, out_path)
     return out_path
 
@@ -491,6 +498,9 @@ def main(argv=None):
         else:
             print(f'warning: no trajectory has run at the chosen points ({"; ".join(skipped)}); '
                   f'{prefix}_traces.png not written', file=sys.stderr)
+        theory = theory_overlays.theory_figure(sweep, prefix + '_theory.png', save)
+        if theory:
+            print(theory)
     except UsageError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

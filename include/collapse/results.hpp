@@ -29,12 +29,21 @@ struct TrajectorySummary {
     double reference_distance = 0.0;
 };
 
+// Theory diagnostics of one trajectory (docs/model.md, "Theory diagnostics"),
+// computed on the host after the run; NaN where a diagnostic does not apply.
+struct TheoryDiagnostics {
+    double theory_slow_rate = std::numeric_limits<double>::quiet_NaN();
+    double critical_lr = std::numeric_limits<double>::quiet_NaN();
+    double selfconsistency_residual = std::numeric_limits<double>::quiet_NaN();
+};
+
 // The results of `size()` trajectories, identified by their flat grid index
 // (row-major over the axes in spec order, seed last). Per-trajectory arrays
 // are stored back to back: trajectory b's trace starts at b * trace_length.
 struct BatchOutput {
     std::vector<std::int64_t> flat_index;
     std::vector<TrajectorySummary> summary;
+    std::vector<TheoryDiagnostics> theory; // [b], or empty (not computed: written as NaN)
 
     int trace_length = 0; // T, the number of record points
     std::vector<double> label_distance_trace;     // [b][T], NaN after the stopping step

@@ -4,6 +4,7 @@
 // not depend on the thread count or the batch composition.
 #include <omp.h>
 
+#include <algorithm>
 #include <fstream>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "collapse/model/setup.hpp"
 #include "collapse/model/validate.hpp"
 #include "collapse/record_steps.hpp"
+#include "collapse/theory/diagnostics.hpp"
 #include "collapse/trajectory/runner.hpp"
 
 namespace collapse {
@@ -38,7 +40,29 @@ public:
     std::string device_name() const override {
         return cpu_model_name() + " (" + std::to_string(threads_) + " threads)";
     }
-    std::int64_t default_batch_size(const SweepSpec&) const override { return 64 * threads_; }
+    // Enough work per batch that the per-batch costs (the HDF5 writes and the
+    // SWMR flush, 10-25 ms measured) stay a small share: a 10^6-trajectory
+    // sweep of a tiny model took 189 s in batches of 128 and 11 s in batches
+    // of 8192 (docs/performance.md, "Memory"). At least 64 trajectories per
+    // thread, and at most ~16 MiB of batch output, so memory stays bounded.
+    std::int64_t default_batch_size(const SweepSpec& spec) const override {
+        const ModelShape& shape = spec.shape;
+        const double N = shape.samples(), K = shape.classes, d = shape.dim, h = spec.max_head_dim(),
+                     p = shape.input_dim;
+        // FLOP per gradient evaluation, roughly (docs/performance.md, "FLOP count per step").
+        const double per_step = (h > 0 ? 6 * N * d * d + 6 * h * d * d : 0) + (10 + 3 * K) * N * d + 4 * N * d * p;
+        const double evaluations = spec.integrator.method == IntegratorMethod::rk4 ? 4 : 1;
+        const double per_trajectory =
+            std::max(1.0, per_step * evaluations * static_cast<double>(spec.integrator.max_steps));
+        constexpr double flop_per_thread_and_batch = 2e9; // ~0.05 s per thread at the measured rates
+        const double by_work = flop_per_thread_and_batch * threads_ / per_trajectory;
+        const double output_bytes = 8 * (4.0 * spec.output.record_points + K * d + d * d +
+                                         (spec.output.save_samples ? N * d : 0) + (spec.output.save_initial ? 2 * h * d : 0)) +
+                                    256; // summary and indices
+        const double by_memory = 16.0 * 1024 * 1024 / output_bytes;
+        const double batch = std::min(std::max(64.0 * threads_, by_work), by_memory);
+        return std::max<std::int64_t>(1, static_cast<std::int64_t>(batch));
+    }
 
     void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
                    BatchOutput& out) override {
@@ -52,6 +76,7 @@ public:
             rk4 ? run_typed<float, RungeKutta4>(spec, grid, out) : run_typed<float, GradientDescent>(spec, grid, out);
         else
             rk4 ? run_typed<double, RungeKutta4>(spec, grid, out) : run_typed<double, GradientDescent>(spec, grid, out);
+        theory::store_theory_diagnostics(spec, grid, out, threads_);
     }
 
 private:

@@ -32,6 +32,19 @@ struct RunOptions {
 };
 
 int run_command(const RunOptions& options);
+
+struct RefineCommandOptions {
+    std::string path;
+    std::string axis;
+    std::string quantity = "collapsed_fraction";
+    double level = 0.5;
+    double tol = 1e-3;
+    std::string backend = "auto";
+    int threads = 0;
+    bool quiet = false;
+    std::string command_line;
+};
+int refine_command(const RefineCommandOptions& options);
 int validate_command(const std::string& spec_path, const std::vector<std::string>& overrides);
 int info_command(const std::string& path);
 int merge_command(const std::string& output_path, const std::vector<std::string>& shard_paths, bool overwrite);

@@ -61,6 +61,18 @@ int main(int argc, char** argv) {
     merge_app->add_option("shards", merge_shards, "Shard files")->required();
     merge_app->add_flag("--overwrite", merge_overwrite, "Replace an existing merged file");
 
+    RefineCommandOptions refine;
+    refine.command_line = run.command_line;
+    auto* refine_app = app.add_subcommand("refine", "Bisect phase boundaries of a finished sweep into /boundaries/<axis>");
+    refine_app->add_option("file", refine.path, "Finished output HDF5 file")->required();
+    refine_app->add_option("--axis", refine.axis, "Axis to refine along: frustration or lr")->required();
+    refine_app->add_option("--quantity", refine.quantity, "collapsed_fraction (default) or diverged_fraction");
+    refine_app->add_option("--level", refine.level, "Level the quantity crosses, in (0, 1) (default 0.5)");
+    refine_app->add_option("--tol", refine.tol, "Stop when the bracket is this narrow, in axis units (default 1e-3)");
+    refine_app->add_option("--backend", refine.backend, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    refine_app->add_option("--threads", refine.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
+    refine_app->add_flag("-q,--quiet", refine.quiet, "No progress output");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -72,6 +84,7 @@ int main(int argc, char** argv) {
         if (*validate_app) return validate_command(validate_path, validate_overrides);
         if (*info_app) return info_command(info_path);
         if (*merge_app) return merge_command(merge_output, merge_shards, merge_overwrite);
+        if (*refine_app) return refine_command(refine);
     } catch (const collapse::SpecError& error) {
         std::cerr << "error: " << error.what() << '\n';
         return exit_usage;

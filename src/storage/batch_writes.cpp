@@ -2,6 +2,7 @@
 // disk with one H5Dwrite per dataset per batch, through a union of
 // rectangular boxes built from the batch's runs of consecutive flat indices.
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "collapse/storage/flat_boxes.hpp"
@@ -98,6 +99,17 @@ const std::vector<double>* batch_array(const BatchOutput& batch, const std::stri
 // /results/<name> of every trajectory, in batch order; integers stay exact.
 std::vector<double> summary_reals(const BatchOutput& batch, const std::string& name) {
     std::vector<double> values;
+    if (name == "theory_slow_rate" || name == "critical_lr" || name == "selfconsistency_residual") {
+        // A batch built without theory (empty vector) stores NaN, the fill value.
+        values.assign(batch.size(), std::numeric_limits<double>::quiet_NaN());
+        for (std::size_t b = 0; b < batch.theory.size(); ++b) {
+            const TheoryDiagnostics& t = batch.theory[b];
+            values[b] = name == "theory_slow_rate" ? t.theory_slow_rate
+                        : name == "critical_lr"    ? t.critical_lr
+                                                   : t.selfconsistency_residual;
+        }
+        return values;
+    }
     for (const TrajectorySummary& s : batch.summary) {
         if (name == "collapse_time") values.push_back(s.collapse_time);
         else if (name == "peak_accuracy") values.push_back(s.peak_accuracy);
@@ -140,6 +152,7 @@ void ResultWriter::write_batch(const BatchOutput& batch) {
     const std::size_t count = batch.size();
     if (count == 0) return;
     require_size("summary", batch.summary.size(), count);
+    if (!batch.theory.empty()) require_size("theory", batch.theory.size(), count);
     if (batch.trace_length != static_cast<int>(state.layout.steps.size()))
         throw StorageError("batch trace_length " + std::to_string(batch.trace_length) + " != " +
                            std::to_string(state.layout.steps.size()) + " record steps");

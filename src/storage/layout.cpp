@@ -144,7 +144,10 @@ FileLayout describe_layout(const SweepSpec& spec, const Grid& grid) {
         {"peak_accuracy_step", int64},     {"final_accuracy", float64},
         {"final_loss", float64},           {"final_label_distance", float64},
         {"final_projected_distance", float64}, {"slow_rate", float64},
-        {"initial_label_distance", float64},   {"reference_distance", float64}};
+        {"initial_label_distance", float64},   {"reference_distance", float64},
+        // Theory diagnostics (docs/model.md), beyond SPEC §6.
+        {"theory_slow_rate", float64},         {"critical_lr", float64},
+        {"selfconsistency_residual", float64}};
     for (const auto& [name, type] : results) add("results", name, type, true, {});
     for (const char* name : {"label_distance", "projected_distance", "accuracy", "loss"})
         add("traces", name, real, true, {"step"});

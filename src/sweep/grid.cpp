@@ -20,6 +20,15 @@ Grid::Grid(const SweepSpec& spec) : spec_(&spec) {
     for (std::int64_t length : shape_) size_ *= length;
 }
 
+Grid Grid::from_points(const SweepSpec& spec, std::vector<TrajectoryParams> points) {
+    Grid grid(spec);
+    grid.shape_ = {static_cast<std::int64_t>(points.size())};
+    grid.size_ = static_cast<std::int64_t>(points.size());
+    grid.points_ = std::move(points);
+    grid.explicit_points_ = true;
+    return grid;
+}
+
 std::vector<std::int64_t> Grid::unravel(std::int64_t flat_index) const {
     if (flat_index < 0 || flat_index >= size_)
         throw std::out_of_range("flat index " + std::to_string(flat_index) + " outside the grid");
@@ -32,6 +41,11 @@ std::vector<std::int64_t> Grid::unravel(std::int64_t flat_index) const {
 }
 
 TrajectoryParams Grid::params(std::int64_t flat_index) const {
+    if (explicit_points_) {
+        if (flat_index < 0 || flat_index >= size_)
+            throw std::out_of_range("point index " + std::to_string(flat_index) + " outside the list");
+        return points_[static_cast<std::size_t>(flat_index)];
+    }
     const std::vector<std::int64_t> index = unravel(flat_index);
     TrajectoryParams params = spec_->defaults;
     for (std::size_t a = 0; a < spec_->axes.size(); ++a) {

@@ -7,10 +7,9 @@
 #include "collapse/integrators/gradient_descent.hpp"
 #include "collapse/integrators/runge_kutta4.hpp"
 #include "collapse/record_steps.hpp"
+#include "collapse/theory/spectrum.hpp"
 #include "collapse/trajectory/runner.hpp"
 
-extern "C" void dsyev_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
-                       double* work, const int* lwork, int* info);
 
 namespace collapse::testing {
 
@@ -39,23 +38,15 @@ DenseMatrix scaled_laplacian(const std::vector<std::pair<int, int>>& pairs, int 
     return laplacian;
 }
 
+// The engine's LAPACK wrapper: the eigensolver is LAPACK either way. What the
+// tests keep independent is the graph (pair_list, scaled_laplacian, built
+// from the draws alone) and the rate formula (asymptotic_flow_rate below).
 Eigen symmetric_eigen(const DenseMatrix& matrix) {
-    const int n = matrix.size;
+    theory::SymmetricEigen solved = theory::symmetric_eigen(matrix.values, matrix.size);
     Eigen eigen;
-    eigen.vectors = matrix; // symmetric, so row/column-major are the same input
-    eigen.values.resize(static_cast<std::size_t>(n));
-    int lwork = -1, info = 0;
-    double query = 0;
-    dsyev_("V", "U", &n, eigen.vectors.values.data(), &n, eigen.values.data(), &query, &lwork, &info);
-    lwork = static_cast<int>(query);
-    std::vector<double> work(static_cast<std::size_t>(lwork));
-    dsyev_("V", "U", &n, eigen.vectors.values.data(), &n, eigen.values.data(), work.data(), &lwork, &info);
-    if (info != 0) throw std::runtime_error("dsyev failed");
-    // LAPACK returns column-major eigenvectors; transpose into vectors(row, j).
-    DenseMatrix columns(n);
-    for (int r = 0; r < n; ++r)
-        for (int j = 0; j < n; ++j) columns(r, j) = eigen.vectors.values[static_cast<std::size_t>(j) * n + r];
-    eigen.vectors = columns;
+    eigen.values = std::move(solved.values);
+    eigen.vectors = DenseMatrix(matrix.size);
+    eigen.vectors.values = std::move(solved.vectors); // both row-major, vectors(row, j)
     return eigen;
 }
 

@@ -16,12 +16,12 @@ struct Case {
     TrajectoryParams params;
 };
 
-Case make_case(ModelKind kind, int head_dim, bool stop_gradient) {
+Case make_case(ModelKind kind, int head_dim, bool stop_gradient, int dim) {
     Case c;
     c.shape.kind = kind;
     c.shape.classes = 3;
     c.shape.samples_per_class = 4;
-    c.shape.dim = 5;
+    c.shape.dim = dim;
     c.shape.input_dim = kind == ModelKind::teacher_student ? 6 : 0;
     c.params.frustration = 0.5;
     c.params.head_dim = head_dim;
@@ -113,14 +113,15 @@ std::vector<double> pairwise_gradient(const Case& c, const TrajectorySetup<doubl
     return gradient;
 }
 
-class GradientTest : public ::testing::TestWithParam<std::tuple<ModelKind, int, bool>> {};
+// dim 5 runs the generic code, 8 and 16 the compile-time-dimension code.
+class GradientTest : public ::testing::TestWithParam<std::tuple<ModelKind, int, bool, int>> {};
 // Stop-gradient updates are not the gradient of any loss, so finite
 // differences only apply without it.
-class LossGradientTest : public ::testing::TestWithParam<std::tuple<ModelKind, int>> {};
+class LossGradientTest : public ::testing::TestWithParam<std::tuple<ModelKind, int, int>> {};
 
 TEST_P(GradientTest, MatchesPairwiseReference) {
-    const auto [kind, head_dim, stop_gradient] = GetParam();
-    const Case c = make_case(kind, head_dim, stop_gradient);
+    const auto [kind, head_dim, stop_gradient, dim] = GetParam();
+    const Case c = make_case(kind, head_dim, stop_gradient, dim);
     const SeedDraws draws = draw_seed(c.shape, head_dim, 11, c.params.seed_index);
     const TrajectorySetup<double> setup = make_trajectory<double>(c.shape, c.params, draws);
     const std::vector<double>& state = setup.initial_state;
@@ -134,8 +135,8 @@ TEST_P(GradientTest, MatchesPairwiseReference) {
 }
 
 TEST_P(LossGradientTest, MatchesCentralFiniteDifferences) {
-    const auto [kind, head_dim] = GetParam();
-    const Case c = make_case(kind, head_dim, false);
+    const auto [kind, head_dim, dim] = GetParam();
+    const Case c = make_case(kind, head_dim, false, dim);
     const SeedDraws draws = draw_seed(c.shape, head_dim, 11, c.params.seed_index);
     const TrajectorySetup<double> setup = make_trajectory<double>(c.shape, c.params, draws);
     std::vector<double> state = setup.initial_state;
@@ -156,10 +157,10 @@ TEST_P(LossGradientTest, MatchesCentralFiniteDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, GradientTest,
                          ::testing::Combine(::testing::Values(ModelKind::embedding, ModelKind::teacher_student),
-                                            ::testing::Values(0, 2, 5), ::testing::Bool()));
+                                            ::testing::Values(0, 2, 5), ::testing::Bool(), ::testing::Values(5, 8, 16)));
 INSTANTIATE_TEST_SUITE_P(Variants, LossGradientTest,
                          ::testing::Combine(::testing::Values(ModelKind::embedding, ModelKind::teacher_student),
-                                            ::testing::Values(0, 2, 5)));
+                                            ::testing::Values(0, 2, 5), ::testing::Values(5, 8)));
 
 } // namespace
 } // namespace collapse::testing

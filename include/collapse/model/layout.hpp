@@ -46,8 +46,8 @@ struct WorkspaceLayout {
     std::size_t head_gradient_transposed = 0; // (dL/dW)^T, d*d: for dL/dB
     std::size_t head_B_gradient_transposed = 0; // (dL/dB)^T, h*d
     std::size_t projected_labels = 0;     // W y_k, K*d
-    std::size_t label_sample_sum = 0;     // sum of x_i over samples paired with k, K*d
-    std::size_t label_projected_sum = 0;  // sum of W x_i over samples paired with k, K*d
+    std::size_t label_sample_sum = 0;     // sum of x_i over samples paired with k, K*d, + 8 spare rows
+    std::size_t label_projected_sum = 0;  // W times label_sample_sum, K*d
     std::size_t labels_transposed = 0;    // y^T, d rows of K padded to 16 (nearest-label search)
     std::size_t samples = 0;              // x_i = E u_i (teacher_student), N*d
     std::size_t sample_gradient = 0;      // dL/dx_i (teacher_student), N*d
@@ -69,7 +69,7 @@ struct WorkspaceLayout {
         head_gradient_transposed = next; next += d * d;
         head_B_gradient_transposed = next; next += h * d;
         projected_labels = next; next += label_block;
-        label_sample_sum = next; next += label_block;
+        label_sample_sum = next; next += label_block + 8 * d; // spare rows: rows::spare_label_rows
         label_projected_sum = next; next += label_block;
         labels_transposed = next; next += d * padded_classes;
         samples = next; next += dims.teacher_student() ? sample_block : 0;

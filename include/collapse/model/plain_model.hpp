@@ -9,6 +9,7 @@
 #include "collapse/model/hd.hpp"
 #include "collapse/model/layout.hpp"
 #include "collapse/model/model_problem.hpp"
+#include "collapse/model/nearest_label.hpp"
 #include "collapse/model/row_kernels.hpp"
 
 namespace collapse::detail {
@@ -29,28 +30,41 @@ COLLAPSE_HD inline Evaluation<Real> evaluate_plain(const ModelProblem<Real>& pro
 
     Evaluation<Real> result;
     rows::SquareSums<Real, Dim> pair_loss(dim);
-    for (int i = 0; i < problem.dims.samples; ++i) {
+    const int samples_count = problem.dims.samples;
+    for (int i = 0; i < samples_count; ++i) {
         const Real* x = samples + static_cast<long>(i) * dim;
         Real* gradient = sample_gradient + static_cast<long>(i) * dim;
         const int first = problem.primary_label[i], second = problem.second_label[i];
+        const int way = i % rows::SquareSums<Real, Dim>::ways;
         const Real* y_first = labels + first * dim;
         Real* sum_first = label_sample_sum + first * dim;
         simd::repeat<Shape::packs>(packs, [&](int j) {
             const P x_j = P::load(x + j * L);
             const P residual = x_j - P::load(y_first + j * L);
-            pair_loss.add(j, residual);
+            pair_loss.add(way, j, residual);
             P pull = residual;
             (P::load(sum_first + j * L) + x_j).store(sum_first + j * L);
             if (second >= 0) {
                 Real* sum_second = label_sample_sum + second * dim;
                 const P second_residual = x_j - P::load(labels + second * dim + j * L);
-                pair_loss.add(j, second_residual);
+                pair_loss.add(way, j, second_residual);
                 pull = pull + second_residual;
                 (P::load(sum_second + j * L) + x_j).store(sum_second + j * L);
             }
             (pull * scale).store(gradient + j * L);
         });
-        if (with_accuracy && rows::nearest_label<Real, Dim>(x, labels_transposed, classes, dim) == first) ++result.correct;
+    }
+    if (with_accuracy) {
+        // A block of samples at a time: independent distance chains (row_kernels.hpp).
+        constexpr int block = rows::accuracy_block<Real>;
+        int i = 0;
+        for (; i + block <= samples_count; i += block)
+            result.correct += rows::count_nearest_matching<Real, block>(samples + static_cast<long>(i) * dim, dim,
+                                                                        labels_transposed, classes, dim,
+                                                                        problem.primary_label + i);
+        for (; i < samples_count; ++i)
+            result.correct += rows::count_nearest_matching<Real, 1>(samples + static_cast<long>(i) * dim, dim,
+                                                                    labels_transposed, classes, dim, problem.primary_label + i);
     }
     for (int k = 0; k < classes; ++k) {
         const P degree = P::broadcast(problem.label_degree[k]);

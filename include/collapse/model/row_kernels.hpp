@@ -22,6 +22,10 @@ inline constexpr int max_row = 128;
 inline constexpr int label_lanes = 16;
 static_assert(label_lanes == 16, "WorkspaceLayout::labels_transposed pads classes to 16");
 
+// Rows after the K class sums that take the sums an unfrustrated sample's
+// (weight 0) second pair would add: a power of two (WorkspaceLayout).
+inline constexpr int spare_label_rows = 8;
+
 COLLAPSE_HD inline int padded_classes(int classes) { return (classes + label_lanes - 1) / label_lanes * label_lanes; }
 
 constexpr int clamp_block(int value) { return value < 1 ? 1 : (value > 8 ? 8 : value); }
@@ -92,73 +96,27 @@ COLLAPSE_HD inline void transpose_labels(const Real* labels, int classes, int di
         for (int k = 0; k < padded; ++k) out[c * padded + k] = k < classes ? labels[k * dim + c] : Real(0);
 }
 
-// Squared distances from `point` to the labels in `Chunks` packs from class
-// `base`, folded into the running (best, best_distance), ties to the lower index.
-template <class Real, int Dim, int Chunks>
-COLLAPSE_HD COLLAPSE_INLINE void nearest_in_chunks(const Real* point, const Real* labels_transposed, int padded, int base,
-                                                   int classes, int dim, int& best, Real& best_distance) {
-    constexpr int L = simd::native_lanes<Real> < label_lanes ? simd::native_lanes<Real> : label_lanes;
-    using P = simd::Pack<Real, L>;
-    P distance[Chunks];
-    simd::repeat<Chunks>(Chunks, [&](int q) { distance[q] = P::broadcast(Real(0)); });
-    simd::repeat<Dim>(dim, [&](int c) {
-        const P component = P::broadcast(point[c]);
-        const Real* row = labels_transposed + c * padded + base;
-        simd::repeat<Chunks>(Chunks, [&](int q) {
-            const P difference = component - P::load(row + q * L);
-            distance[q] = multiply_add(difference, difference, distance[q]);
-        });
-    });
-    for (int q = 0; q < Chunks; ++q)
-        for (int l = 0; l < L; ++l) {
-            const int k = base + q * L + l;
-            if (k >= classes) return;
-            const Real value = distance[q].lane(l);
-            if (k == 0 || value < best_distance) {
-                best_distance = value;
-                best = k;
-            }
-        }
-}
-
-// Index of the label nearest to `point` (dim entries), ties to the lower
-// index. The squared distance to each label is a multiply-add chain over the
-// components in order; the labels sit in lanes, so there is no reduction.
-template <class Real, int Dim>
-COLLAPSE_HD inline int nearest_label(const Real* point, const Real* labels_transposed, int classes, int dim) {
-    constexpr int L = simd::native_lanes<Real> < label_lanes ? simd::native_lanes<Real> : label_lanes;
-    const int padded = padded_classes(classes);
-    const int pack_total = L == 1 ? classes : padded / L;
-    int best = 0;
-    Real best_distance = 0;
-    // Up to four packs of classes per pass over the point, held in registers.
-    for (int first = 0; first < pack_total; first += 4) {
-        const int count = pack_total - first < 4 ? pack_total - first : 4;
-        const int base = first * L;
-        if (count == 4) nearest_in_chunks<Real, Dim, 4>(point, labels_transposed, padded, base, classes, dim, best, best_distance);
-        else if (count == 3) nearest_in_chunks<Real, Dim, 3>(point, labels_transposed, padded, base, classes, dim, best, best_distance);
-        else if (count == 2) nearest_in_chunks<Real, Dim, 2>(point, labels_transposed, padded, base, classes, dim, best, best_distance);
-        else nearest_in_chunks<Real, Dim, 1>(point, labels_transposed, padded, base, classes, dim, best, best_distance);
-    }
-    return best;
-}
-
-// Per-component running sums of squares (the loss), one pack per row slice,
-// summed across components in order only at the end.
+// Per-component running sums of squares (the loss), summed across
+// components only at the end. Sample i adds into way i % ways: four
+// interleaved sums, so consecutive samples do not wait on one multiply-add
+// chain. The way depends on the sample index alone, not on any block size.
 template <class Real, int Dim>
 struct SquareSums {
+    static constexpr int ways = 4;
     using Shape = RowShape<Real, Dim>;
     using P = typename Shape::Lanes;
-    P lanes[Shape::pack_capacity];
+    P lanes[ways][Shape::pack_capacity];
 
     COLLAPSE_HD explicit SquareSums(int dim) {
-        simd::repeat<Shape::packs>(Shape::pack_count(dim), [&](int j) { lanes[j] = P::broadcast(Real(0)); });
+        for (int w = 0; w < ways; ++w)
+            simd::repeat<Shape::packs>(Shape::pack_count(dim), [&](int j) { lanes[w][j] = P::broadcast(Real(0)); });
     }
-    COLLAPSE_HD COLLAPSE_INLINE void add(int j, P value) { lanes[j] = multiply_add(value, value, lanes[j]); }
+    COLLAPSE_HD COLLAPSE_INLINE void add(int way, int j, P value) { lanes[way][j] = multiply_add(value, value, lanes[way][j]); }
     COLLAPSE_HD Real total(int dim) const {
         Real sum = 0;
-        for (int j = 0; j < Shape::pack_count(dim); ++j)
-            for (int l = 0; l < Shape::lanes; ++l) sum += lanes[j].lane(l);
+        for (int w = 0; w < ways; ++w)
+            for (int j = 0; j < Shape::pack_count(dim); ++j)
+                for (int l = 0; l < Shape::lanes; ++l) sum += lanes[w][j].lane(l);
         return sum;
     }
 };

@@ -19,7 +19,11 @@
 #include "collapse/model/hd.hpp"
 
 #if !defined(__CUDACC__) && (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+// GCC 12 reports its own intrinsics' _mm*_undefined_*() as maybe-uninitialized (PR105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #define COLLAPSE_X86_PACKS 1
 #endif
 
@@ -35,6 +39,20 @@
 #define COLLAPSE_UNROLL _Pragma("GCC unroll 64")
 #else
 #define COLLAPSE_UNROLL
+#endif
+
+// Keeps a loop rolled where full unrolling would let the compiler schedule
+// the block's independent chains one after another instead of interleaved.
+#if defined(__CUDA_ARCH__)
+#define COLLAPSE_NO_UNROLL _Pragma("unroll 1")
+#elif defined(__CUDACC__)
+#define COLLAPSE_NO_UNROLL
+#elif defined(__clang__)
+#define COLLAPSE_NO_UNROLL _Pragma("nounroll")
+#elif defined(__GNUC__)
+#define COLLAPSE_NO_UNROLL _Pragma("GCC unroll 1")
+#else
+#define COLLAPSE_NO_UNROLL
 #endif
 
 #if defined(__CUDACC__)
@@ -121,8 +139,21 @@ struct Pack<Real, Lanes> {
         return p;
     }
     static COLLAPSE_INLINE Pack broadcast(Real v) {
+        // Spelled with intrinsics: GCC turns a lane-by-lane fill into masked inserts.
+        constexpr int bytes = static_cast<int>(sizeof(Native));
+        constexpr bool single = sizeof(Real) == sizeof(float);
+#if defined(__AVX512F__)
+        if constexpr (bytes == 64 && single) return {(Native)_mm512_set1_ps(static_cast<float>(v))};
+        if constexpr (bytes == 64 && !single) return {(Native)_mm512_set1_pd(static_cast<double>(v))};
+#endif
+#if defined(__AVX__)
+        if constexpr (bytes == 32 && single) return {(Native)_mm256_set1_ps(static_cast<float>(v))};
+        if constexpr (bytes == 32 && !single) return {(Native)_mm256_set1_pd(static_cast<double>(v))};
+#endif
+        if constexpr (bytes == 16 && single) return {(Native)_mm_set1_ps(static_cast<float>(v))};
+        if constexpr (bytes == 16 && !single) return {(Native)_mm_set1_pd(static_cast<double>(v))};
         Pack p;
-        for (int l = 0; l < Lanes; ++l) p.value[l] = v; // compiles to one broadcast
+        for (int l = 0; l < Lanes; ++l) p.value[l] = v;
         return p;
     }
     COLLAPSE_INLINE void store(Real* to) const { std::memcpy(to, &value, sizeof(Native)); }

@@ -14,6 +14,12 @@ class Grid {
 public:
     explicit Grid(const SweepSpec& spec);
 
+    // A one-dimensional "grid" that is an explicit list of trajectories of
+    // `spec` (flat index = position in `points`). Backends only ask a grid
+    // for params(flat), so this runs arbitrary parameter points, e.g. the
+    // probes of phase-boundary refinement, through the unchanged run_batch.
+    static Grid from_points(const SweepSpec& spec, std::vector<TrajectoryParams> points);
+
     // Axis lengths, spec order, the seed count last.
     const std::vector<std::int64_t>& shape() const { return shape_; }
     std::int64_t size() const { return size_; }
@@ -26,6 +32,8 @@ private:
     const SweepSpec* spec_;
     std::vector<std::int64_t> shape_;
     std::int64_t size_ = 1;
+    std::vector<TrajectoryParams> points_; // from_points only
+    bool explicit_points_ = false;
 };
 
 } // namespace collapse

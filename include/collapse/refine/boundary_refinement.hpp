@@ -1,0 +1,56 @@
+// `collapse-sweep refine`: locate, for every combination of the other grid
+// axes, where a seed-averaged quantity crosses a level along one axis, by
+// bisection with new trajectories (docs/refinement.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "collapse/backend/backend.hpp"
+#include "collapse/config.hpp"
+#include "collapse/storage/boundary_writer.hpp"
+
+namespace collapse::refine {
+
+enum class Quantity { collapsed_fraction, diverged_fraction };
+
+struct RefineOptions {
+    std::string axis = "frustration"; // "frustration" or "lr"
+    Quantity quantity = Quantity::collapsed_fraction;
+    double level = 0.5;  // in (0, 1)
+    double tol = 1e-3;   // bracket width to stop at, in axis units
+    int max_rounds = 60; // safety net; log2(width / tol) rounds are needed
+    int bootstrap_resamples = 1000;
+};
+
+const char* quantity_name(Quantity quantity);
+
+// What one round did, for progress output.
+struct RoundReport {
+    int round = 0;
+    std::int64_t probes = 0;       // boundaries probed this round
+    std::int64_t trajectories = 0; // probes x seeds
+    std::int64_t still_open = 0;   // brackets not yet done after the round
+};
+
+struct RefineReport {
+    std::int64_t boundaries = 0;          // combinations of the other axes
+    std::int64_t bracketed = 0;           // with a crossing on the grid
+    std::int64_t probes = 0;              // probe points run
+    std::int64_t trajectories = 0;        // probes x seeds
+    std::int64_t dense_trajectories = 0;  // a grid at spacing tol over the bracketed intervals' axis range, x seeds
+    int rounds = 0;
+};
+
+// Refines boundaries of a finished sweep whose spec is `spec` and whose
+// /results/status (flat order) is `status`. Every probe round is one
+// run_batch call over all open brackets x all seeds (Grid::from_points).
+// Throws std::invalid_argument for options that do not fit the file (the CLI
+// reports those as usage errors).
+storage::BoundaryTable refine_boundaries(const SweepSpec& spec, const std::vector<std::int8_t>& status,
+                                         Backend& backend, const RefineOptions& options, RefineReport& report,
+                                         const std::function<void(const RoundReport&)>& on_round = {});
+
+} // namespace collapse::refine

@@ -1,0 +1,175 @@
+"""Theory and refinement overlays for plot_phase_diagram.py.
+
+* refined boundaries (/boundaries/<axis>, written by `collapse-sweep refine`)
+  drawn on the phase-diagram panels, with the seed-bootstrap standard error;
+* the plain model's gd stability limit lr_c (median of /results/critical_lr
+  over seeds) as a line on the lr axis;
+* PREFIX_theory.png: measured slow_rate against theory_slow_rate (identity
+  line) and the stop-gradient self-consistency residual.
+
+Kept apart from plot_phase_diagram.py so that file stays about drawing the
+measured phase diagram; every function here is a no-op on files without the
+datasets it needs (older files, no refinement run).
+"""
+import h5py
+import matplotlib.pyplot as plt
+import numpy as np
+
+BOUNDARY_STYLE = dict(color='#00e5ff', marker='o', markersize=3.5, linewidth=1.6, capsize=2.5,
+                      markeredgecolor='black', markeredgewidth=0.5, zorder=6)
+CRITICAL_STYLE = dict(color='white', linestyle=(0, (3, 2)), linewidth=1.2, zorder=7)
+
+
+def read_boundaries(path):
+    """{axis: {'coords': {name: values}, 'dims': [...], 'estimate': array, 'standard_error': array, 'attrs': {...}}}."""
+    out = {}
+    try:
+        with h5py.File(path, 'r') as f:
+            if 'boundaries' not in f:
+                return out
+            for axis, group in f['boundaries'].items():
+                est = group['estimate']
+                dims = [d[0].name.split('/')[-1] for d in est.dims]
+                out[axis] = {'dims': dims,
+                             'coords': {n: group[n][()] for n in dims},
+                             'estimate': est[()],
+                             'standard_error': group['standard_error'][()],
+                             'attrs': {k: (v.decode() if isinstance(v, bytes) else v) for k, v in group.attrs.items()}}
+    except (OSError, KeyError):
+        return {}
+    return out
+
+
+def _select(boundary, fixed, free):
+    """Estimate and SE along `free` with every other dimension at fixed[name] (nearest value)."""
+    est, se = boundary['estimate'], boundary['standard_error']
+    index = []
+    for name in boundary['dims']:
+        if name == free:
+            index.append(slice(None))
+            continue
+        if name not in fixed:
+            return None
+        values = np.asarray(boundary['coords'][name], dtype=float)
+        index.append(int(np.argmin(np.abs(values - float(fixed[name])))))
+    return np.asarray(boundary['coords'][free], dtype=float), est[tuple(index)], se[tuple(index)]
+
+
+def draw_boundaries(boundaries, ax, xname, yname, fixed, legend_seen):
+    """Refined boundaries whose axis is x or y of this panel, at the panel's other axis values."""
+    for axis, boundary in boundaries.items():
+        if axis not in (xname, yname):
+            continue
+        free = yname if axis == xname else xname
+        picked = _select(boundary, fixed, free)
+        if picked is None:
+            continue
+        along, est, se = picked
+        ok = np.isfinite(est)
+        if not ok.any():
+            continue
+        label = f"refined boundary ({boundary['attrs'].get('quantity', '?')} = {float(boundary['attrs'].get('level', 0.5)):g})"
+        err = np.where(np.isfinite(se[ok]), se[ok], 0.0)
+        if axis == xname:
+            ax.errorbar(est[ok], along[ok], xerr=err, label=label, **BOUNDARY_STYLE)
+        else:
+            ax.errorbar(along[ok], est[ok], yerr=err, label=label, **BOUNDARY_STYLE)
+        legend_seen.add('boundary')
+
+
+def draw_critical_lr(results, ax, xname, yname, fixed, legend_seen):
+    """Median over seeds of critical_lr against the other panel axis, where lr is x or y."""
+    if 'critical_lr' not in results or 'lr' not in (xname, yname):
+        return
+    other = yname if xname == 'lr' else xname
+    crit = results['critical_lr']
+    sel = {n: v for n, v in fixed.items() if n in crit.dims and n not in ('lr', other)}
+    crit = crit.sel(sel) if sel else crit  # panel values come from the axes themselves
+    # critical_lr does not depend on lr; take the first lr value, then the median over seeds.
+    crit = crit.isel(lr=0).median('seed', skipna=True)
+    values = crit.values
+    if crit.dims != (other,) or not np.isfinite(values).any():
+        return
+    along = np.asarray(crit[other].values, dtype=float)
+    ok = np.isfinite(values)
+    lo, hi = sorted(ax.get_xlim() if xname == 'lr' else ax.get_ylim())
+    if not ((values[ok] >= lo) & (values[ok] <= hi)).any():
+        return  # lr_c beyond the lr range of the sweep: nothing to draw
+    limits = ax.get_xlim(), ax.get_ylim()
+    if xname == 'lr':
+        ax.plot(values[ok], along[ok], label='lr_c = 2/λmax (plain model, median over seeds)', **CRITICAL_STYLE)
+    else:
+        ax.plot(along[ok], values[ok], label='lr_c = 2/λmax (plain model, median over seeds)', **CRITICAL_STYLE)
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
+    legend_seen.add('critical_lr')
+
+
+def legend_handles(legend_seen):
+    from matplotlib.lines import Line2D
+    handles = []
+    if 'boundary' in legend_seen:
+        handles.append(Line2D([], [], label='refined boundary ± bootstrap SE', **{k: v for k, v in BOUNDARY_STYLE.items() if k != 'capsize'}))
+    if 'critical_lr' in legend_seen:
+        handles.append(Line2D([], [], label='theory: gd limit lr_c = 2/λmax (h = 0)', color='black', linestyle='--'))
+    return handles
+
+
+def theory_figure(sweep, out_path, save):
+    """Measured vs theoretical slow rate (and the self-consistency residual); None when nothing applies."""
+    res = sweep.results
+    if 'theory_slow_rate' not in res:
+        return None
+    theory = res['theory_slow_rate'].values.ravel()
+    measured = res['slow_rate'].values.ravel()
+    status = res['status'].values.ravel()
+    frustration = np.broadcast_to(res['frustration'].values.reshape(
+        [-1 if d == 'frustration' else 1 for d in res['status'].dims]), res['status'].shape).ravel() \
+        if 'frustration' in res['status'].dims else np.zeros_like(theory)
+    ok = np.isfinite(theory) & np.isfinite(measured) & (theory > 0) & (measured > 0)
+    residual = res['selfconsistency_residual'].values if 'selfconsistency_residual' in res else None
+    has_residual = residual is not None and np.isfinite(residual).any()
+    if not ok.any() and not has_residual:
+        return None
+    panels = 1 + int(has_residual)
+    fig, axes = plt.subplots(1, panels, figsize=(5.6 * panels, 4.8), squeeze=False, constrained_layout=True)
+    ax = axes[0, 0]
+    if ok.any():
+        for code, name, marker in ((1, 'collapsed (stopped at the threshold)', 'o'), (0, 'stable', 's')):
+            pick = ok & (status == code)
+            if pick.any():
+                sc = ax.scatter(theory[pick], measured[pick], c=frustration[pick], cmap='viridis', marker=marker,
+                                s=18, edgecolors='black', linewidths=0.3, label=name,
+                                vmin=np.nanmin(frustration[ok]), vmax=np.nanmax(frustration[ok]))
+        lo, hi = np.min([theory[ok], measured[ok]]), np.max([theory[ok], measured[ok]])
+        ax.plot([lo / 1.5, hi * 1.5], [lo / 1.5, hi * 1.5], color='#444444', linestyle='--', linewidth=1,
+                label='identity')
+        ax.set_xscale('log')
+        ax.set_yscale('log')
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(plt.NullFormatter())
+        fig.colorbar(sc, ax=ax, label='frustration f')
+        ax.legend(fontsize=8, loc='upper left')
+    else:
+        ax.text(0.5, 0.5, 'no plain-model trajectory\nwith a positive rate', ha='center', va='center',
+                transform=ax.transAxes)
+    ax.set_xlabel('theory: asymptotic rate from the spectrum of L_G/M')
+    ax.set_ylabel('measured slow_rate (fit, second half of the run)')
+    ax.set_title('plain model: measured vs theoretical slow rate', fontsize=10)
+    if has_residual:
+        ax2 = axes[0, 1]
+        r = res['selfconsistency_residual']
+        stacked = r.stack(point=list(r.dims))
+        f_values = stacked['frustration'].values if 'frustration' in r.dims else np.zeros(stacked.size)
+        vals = stacked.values
+        good = np.isfinite(vals)
+        ax2.scatter(f_values[good], vals[good], s=18, color='#d95f02', edgecolors='black', linewidths=0.3)
+        ax2.axhline(0.05, color='#444444', linestyle=':', linewidth=1, label='5%')
+        ax2.set_yscale('log')
+        ax2.set_xlabel('frustration f')
+        ax2.set_ylabel('‖W²Yᵀ − YᵀPᵀ‖ / ‖YᵀPᵀ‖ (final state)')
+        ax2.set_title('head + stop-gradient, not collapsed:\nfixed-point residual', fontsize=10)
+        ax2.legend(fontsize=8)
+    fig.suptitle(f'{sweep.path.split("/")[-1]}: theory diagnostics', fontsize=11)
+    save(fig, out_path)
+    return out_path
