@@ -60,7 +60,7 @@ say "-- FP32 FMA peak (bench/fma_peak)"
 "$peak" --threads "$threads" --seconds 0.5 --repeats 5 | tee -a "$log" >&2
 
 say "-- engine: bench_backends, $trajectories trajectories x $steps steps, $repeats repeats"
-"$bench" --backends cpu --configs "$configs" --trajectories "$trajectories" --steps "$steps" --full 1 \
+"$bench" --backends cpu --configs "$configs" --trajectories "$trajectories" --steps 50 --full 1 \
     --threads "$threads" --repeats 1 --max-seconds 1e9 >/dev/null # warm-up: page-in, frequency
 for ((r = 0; r < repeats; ++r)); do
     "$bench" --backends cpu --configs "$configs" --trajectories "$trajectories" --steps "$steps" --full 1 \

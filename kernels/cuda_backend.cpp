@@ -33,7 +33,7 @@ std::size_t host_memory_bytes() {
 
 class CudaBackend final : public Backend {
 public:
-    CudaBackend() {
+    explicit CudaBackend(int device = 0) {
         int device_count = 0;
         const cudaError_t counted = cudaGetDeviceCount(&device_count);
         if (counted != cudaSuccess) {
@@ -42,6 +42,7 @@ public:
                                cudaGetErrorName(counted) + " (" + cudaGetErrorString(counted) + ")");
         }
         if (device_count == 0) throw BackendError("no CUDA-capable device (cudaGetDeviceCount found none)");
+        device_ = device % device_count;
         COLLAPSE_CUDA_CHECK(cudaSetDevice(device_));
         COLLAPSE_CUDA_CHECK(cudaGetDeviceProperties(&properties_, device_));
         // Asking for each kernel's attributes loads it: a device this binary
@@ -110,5 +111,6 @@ private:
 } // namespace cuda
 
 std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<cuda::CudaBackend>(); }
+std::unique_ptr<Backend> make_cuda_backend_on(int device) { return std::make_unique<cuda::CudaBackend>(device); }
 
 } // namespace collapse

@@ -24,6 +24,7 @@ struct RunOptions {
     int threads = 0;
     std::int64_t batch_size = 0; // 0: the backend's default
     std::string shard;           // "I/N" or empty
+    std::string devices;         // --devices "0,1,...": one backend per entry; empty: one backend
     bool resume = false;
     bool overwrite = false;
     bool quiet = false;

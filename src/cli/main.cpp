@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     run_app->add_option("--batch-size", run.batch_size, "Trajectories per batch (default: the backend's)")
         ->check(CLI::PositiveNumber);
     run_app->add_option("--shard", run.shard, "Run shard I of N (I/N), for job arrays");
+    run_app->add_option("--devices", run.devices, "One backend per listed device, e.g. 0,1 (CPU backends with --backend cpu)");
     run_app->add_flag("--resume", run.resume, "Continue an interrupted run: only trajectories not yet run");
     run_app->add_flag("--overwrite", run.overwrite, "Replace an existing output file");
     run_app->add_option("--set", run.overrides, "Override a spec key: section.key=value (TOML value)");

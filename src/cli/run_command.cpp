@@ -6,12 +6,14 @@
 
 #include "collapse/backend/backend.hpp"
 #include "collapse/model/setup.hpp"
+#include "collapse/scheduler/parallel_sweep.hpp"
 #include "collapse/scheduler/sweep_runner.hpp"
 #include "collapse/storage/result_writer.hpp"
 #include "collapse/sweep/grid.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "commands.hpp"
 #include "progress.hpp"
+#include "run_modes.hpp"
 
 namespace collapse::cli {
 namespace {
@@ -37,6 +39,14 @@ std::string default_output_path(const std::string& spec_path, const std::string&
 } // namespace
 
 int run_command(const RunOptions& options) {
+    // mpirun/srun: one rank of a distributed run. A launch of one rank says
+    // so in its environment and runs exactly like a plain one, without MPI.
+    const mpi::LaunchInfo launch = mpi::detect_launch();
+    if (launch.launched && launch.world_size != 1) return run_mpi_command(options, launch);
+    return run_single_process(options);
+}
+
+int run_single_process(const RunOptions& options) {
     if (options.resume && options.overwrite) throw UsageError("--resume and --overwrite contradict each other");
     const SweepSpec spec = parse_sweep_spec_file(options.spec_path, options.overrides);
     const Grid grid(spec);
@@ -54,15 +64,18 @@ int run_command(const RunOptions& options) {
     if (!exists && options.resume) throw UsageError("--resume: output " + output + " does not exist");
 
     std::string note;
-    std::unique_ptr<Backend> backend;
+    std::vector<std::unique_ptr<Backend>> backends;
     try {
-        backend = make_backend(options.backend, options.threads, note);
+        backends = make_run_backends(options.backend, options.devices, options.threads, note);
     } catch (const BackendError& error) {
         throw UsageError(std::string("--backend ") + options.backend + ": " + error.what());
     }
     if (!note.empty() && !options.quiet) std::cerr << "note: " << note << '\n';
 
-    storage::Provenance provenance{options.command_line, backend->name(), backend->device_name()};
+    Backend* const backend = backends.front().get();
+    std::string device_name = backend->device_name();
+    if (!options.devices.empty()) device_name += " (--devices " + options.devices + ")";
+    storage::Provenance provenance{options.command_line, backend->name(), device_name};
     FlatRange range = shard_range(grid.size(), shard);
     std::vector<std::int8_t> status;
     std::unique_ptr<storage::ResultWriter> writer;
@@ -87,16 +100,32 @@ int run_command(const RunOptions& options) {
     const std::int64_t batch_size = options.batch_size > 0 ? options.batch_size : backend->default_batch_size(spec);
     if (!options.quiet)
         std::cerr << "collapse-sweep: " << pending.size() << " trajectories to run (grid " << grid.size() << ") on "
-                  << backend->name() << " [" << backend->device_name() << "], batches of " << batch_size << " -> "
+                  << backend->name() << " [" << device_name << "], batches of " << batch_size << " -> "
                   << output << '\n';
 
     stop_requested = false;
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
     ProgressDisplay display(stderr, options.quiet);
-    const SweepReport report = run_sweep(
-        spec, grid, *backend, pending, batch_size, [&](const BatchOutput& batch) { writer->write_batch(batch); },
-        [&](const SweepProgress& progress) { display.update(progress); }, stop_requested);
+    const auto write = [&](const BatchOutput& batch) { writer->write_batch(batch); };
+    SweepReport report;
+    if (backends.size() == 1) {
+        report = run_sweep(spec, grid, *backend, pending, batch_size, write,
+                           [&](const SweepProgress& progress) { display.update(progress); }, stop_requested);
+    } else {
+        // --devices: every backend pulls the next batch when it is free.
+        PendingQueue queue(pending, batch_size);
+        std::vector<Backend*> pointers;
+        for (const auto& each : backends) pointers.push_back(each.get());
+        const auto total = static_cast<std::int64_t>(pending.size());
+        report = run_sweep_pulling(spec, grid, pointers, [&] { return queue.next(); }, write,
+                                   [&](SweepProgress progress) {
+                                       progress.trajectories_total = total;
+                                       display.update(progress);
+                                   },
+                                   stop_requested);
+        report.progress.trajectories_total = total;
+    }
     writer->close();
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);

@@ -9,6 +9,7 @@
 #include "collapse/storage/flat_boxes.hpp"
 #include "collapse/storage/format.hpp"
 #include "collapse/storage/result_reader.hpp"
+#include "collapse/storage/status_ownership.hpp"
 #include "hdf5_util.hpp"
 #include "layout.hpp"
 
@@ -38,6 +39,7 @@ std::string source_name_for(const std::string& shard_path, const std::string& ou
     return relative.empty() ? shard.string() : relative.string();
 }
 
+// Static shards: each declared range is the file's; they must tile the grid.
 void check_coverage(std::vector<ShardFile>& shards, std::int64_t grid_size) {
     std::sort(shards.begin(), shards.end(), [](const ShardFile& a, const ShardFile& b) {
         return a.range.begin != b.range.begin ? a.range.begin < b.range.begin : a.range.end < b.range.end;
@@ -57,6 +59,38 @@ void check_coverage(std::vector<ShardFile>& shards, std::int64_t grid_size) {
     if (covered < grid_size)
         throw StorageError("flat indices " + range_text(covered, grid_size) + " are in no shard (after " +
                            previous->path + ")");
+}
+
+// MPI rank files: one per rank 0..R-1, ownership from their statuses.
+std::vector<OwnedRun> rank_file_runs(std::vector<ShardFile>& shards) {
+    std::sort(shards.begin(), shards.end(),
+              [](const ShardFile& a, const ShardFile& b) { return a.range.index < b.range.index; });
+    const std::int64_t ranks = shards.front().range.count;
+    for (const ShardFile& shard : shards)
+        if (shard.range.count != ranks)
+            throw StorageError(shard.path + " is a rank file of a " + std::to_string(shard.range.count) +
+                               "-rank run, " + shards.front().path + " of a " + std::to_string(ranks) + "-rank run");
+    for (std::size_t s = 0; s < shards.size(); ++s) {
+        const auto expected = static_cast<std::int64_t>(s);
+        if (shards[s].range.index == expected) continue;
+        if (shards[s].range.index < expected)
+            throw StorageError(shards[s].path + " and " + shards[s - 1].path + " are both rank " +
+                               std::to_string(shards[s].range.index));
+        break; // a gap: reported below
+    }
+    for (std::int64_t rank = 0; rank < ranks; ++rank)
+        if (static_cast<std::size_t>(rank) >= shards.size() || shards[static_cast<std::size_t>(rank)].range.index != rank)
+            throw StorageError("the rank file of rank " + std::to_string(rank) + " of " + std::to_string(ranks) +
+                               " is missing");
+    if (shards.size() != static_cast<std::size_t>(ranks))
+        throw StorageError("more rank files than the " + std::to_string(ranks) + " ranks of the run");
+    std::vector<std::vector<std::int8_t>> statuses;
+    std::vector<std::string> names;
+    for (const ShardFile& shard : shards) {
+        statuses.push_back(ResultReader(shard.path).status());
+        names.push_back(shard.path);
+    }
+    return runs_by_status(statuses, names);
 }
 
 herr_t collect_link_name(hid_t, const char* name, const H5L_info_t*, void* client_data) {
@@ -95,9 +129,11 @@ Handle copy_scale(hid_t source, hid_t target_group, const std::string& name) {
 }
 
 // A virtual dataset with the first shard's type, shape and fill value, mapping
-// every shard's boxes (gridded) or the first shard's whole dataset (per seed).
+// every run's boxes to its shard (gridded) or the first shard's whole dataset
+// (per seed).
 Handle create_virtual(hid_t source, hid_t target_group, const std::string& group, const std::string& name,
-                      const std::vector<ShardFile>& shards, const std::vector<std::int64_t>& grid_shape) {
+                      const std::vector<ShardFile>& shards, const std::vector<OwnedRun>& runs,
+                      const std::vector<std::int64_t>& grid_shape) {
     const std::string path = "/" + group + "/" + name;
     Handle file_type = checked(H5Dget_type(source), H5Tclose, "cannot read the type of " + path);
     const std::vector<std::int64_t> dims = dataset_dims(source);
@@ -124,12 +160,12 @@ Handle create_virtual(hid_t source, hid_t target_group, const std::string& group
         const std::size_t grid_rank = grid_shape.size();
         if (dims.size() < grid_rank || !std::equal(grid_shape.begin(), grid_shape.end(), dims.begin()))
             throw StorageError(shards.front().path + ": " + path + " does not have the grid's leading shape");
-        for (const ShardFile& shard : shards)
-            for (const GridBox& box : flat_range_boxes(grid_shape, shard.range.begin, shard.range.end)) {
+        for (const OwnedRun& run : runs)
+            for (const GridBox& box : flat_range_boxes(grid_shape, run.begin, run.end)) {
                 std::vector<hsize_t> start(dims.size(), 0), count = extent;
                 std::copy(box.start.begin(), box.start.end(), start.begin());
                 std::copy(box.count.begin(), box.count.end(), count.begin());
-                map_box(shard, start, count);
+                map_box(shards[run.file], start, count);
             }
     }
     Handle space = checked(H5Screate_simple(rank, extent.data(), nullptr), H5Sclose, "cannot make a dataspace");
@@ -138,7 +174,7 @@ Handle create_virtual(hid_t source, hid_t target_group, const std::string& group
                    H5Dclose, "cannot create virtual dataset " + path);
 }
 
-void write_merged_file(hid_t out, hid_t first, const std::vector<ShardFile>& shards,
+void write_merged_file(hid_t out, hid_t first, const std::vector<ShardFile>& shards, const std::vector<OwnedRun>& runs,
                        const std::vector<std::int64_t>& grid_shape, std::int64_t grid_size) {
     copy_attributes(first, out, {});
     write_int_attribute(out, "shard_index", 0, H5T_STD_I64LE);
@@ -164,7 +200,7 @@ void write_merged_file(hid_t out, hid_t first, const std::vector<ShardFile>& sha
         }
         for (const std::string& name : data_names) {
             Handle source = open_dataset(source_group.get(), name);
-            Handle merged = create_virtual(source.get(), group.get(), group_name, name, shards, grid_shape);
+            Handle merged = create_virtual(source.get(), group.get(), group_name, name, shards, runs, grid_shape);
             const std::size_t rank = dataset_dims(source.get()).size();
             for (unsigned d = 0; d < rank; ++d) {
                 const std::string scale = attached_scale_name(source.get(), d);
@@ -207,7 +243,17 @@ MergeReport merge_shards(const std::string& out_path, const std::vector<std::str
     }
     std::int64_t grid_size = 1;
     for (std::int64_t length : grid_shape) grid_size *= length;
-    check_coverage(shards, grid_size);
+    const auto rank_files = static_cast<std::size_t>(std::count_if(
+        shards.begin(), shards.end(), [&](const ShardFile& shard) { return is_rank_file(shard.range, grid_size); }));
+    std::vector<OwnedRun> runs;
+    if (rank_files == 0) {
+        check_coverage(shards, grid_size);
+        for (std::size_t s = 0; s < shards.size(); ++s) runs.push_back({s, shards[s].range.begin, shards[s].range.end});
+    } else if (rank_files < shards.size()) {
+        throw StorageError("cannot mix MPI rank files with static shards or whole-grid files");
+    } else {
+        runs = rank_file_runs(shards);
+    }
 
     for (const ShardFile& shard : shards)
         if (fs::exists(out_path) && fs::equivalent(out_path, shard.path))
@@ -226,7 +272,7 @@ MergeReport merge_shards(const std::string& out_path, const std::vector<std::str
                                        access.get()),
                              H5Fclose, "cannot create " + out_path);
         try {
-            write_merged_file(out.get(), first.get(), shards, grid_shape, grid_size);
+            write_merged_file(out.get(), first.get(), shards, runs, grid_shape, grid_size);
             if (!out.reset()) fail("cannot close " + out_path);
         } catch (...) {
             out.reset();

@@ -36,6 +36,10 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 
 // Throws BackendError when the binary has no CUDA backend or no usable device.
 std::unique_ptr<Backend> make_cuda_backend();
+// The same on device `device` modulo the visible device count, so a node-local
+// MPI rank number works whether a rank sees every GPU of its node or, under
+// `srun --gpus-per-task=1`, only its own (docs/scaling.md).
+std::unique_ptr<Backend> make_cuda_backend_on(int device);
 
 // "auto" tries CUDA and falls back to the CPU, telling why in `note`.
 std::unique_ptr<Backend> make_backend(const std::string& choice, int threads, std::string& note);

@@ -64,7 +64,7 @@ struct RankProgress {
 
 // Rank 0, on the calling (main) thread: answers chunk requests from the other
 // ranks with queue.next() (empty once the queue is empty or stop_requested is
-// set) until every other rank has been told "no more work" or has signed off,
+// set) until every other rank has signed off (RemoteChunkSource::sign_off)
 // and local_done is true (rank 0's own compute thread, which pulls from the
 // same queue directly). Polls without blocking, so the coordinator does not
 // spin a core that rank 0's own backend needs. `on_progress` gets the sum of
@@ -79,14 +79,16 @@ class RemoteChunkSource {
 public:
     RemoteChunkSource(const Session& session, std::function<RankProgress()> progress);
     std::vector<std::int64_t> next();
-    // Tells rank 0 this rank asks for nothing more, if it was never told
-    // "no more work" (interrupted by a signal). Idempotent.
+    // Tells rank 0, with the final progress, that this rank asks for nothing
+    // more and has written everything. Every worker must call it once its
+    // sweep has returned (also when interrupted). Idempotent.
     void sign_off();
 
 private:
     const Session& session_;
     std::function<RankProgress()> progress_;
-    bool finished_ = false;
+    bool finished_ = false;   // told "no more work"
+    bool signed_off_ = false;
 };
 
 } // namespace collapse::mpi
