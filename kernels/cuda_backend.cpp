@@ -52,8 +52,10 @@ public:
         for (Precision precision : {Precision::float32, Precision::float64})
             for (IntegratorMethod method : {IntegratorMethod::gd, IntegratorMethod::rk4})
                 stack_needed = std::max(stack_needed, kernel_resources(precision, method).local_bytes);
-        // evaluate() keeps two Real[128] residual arrays per thread (2 KiB in
-        // double); the limit must cover the whole frame.
+        // evaluate() keeps a few length-d rows per thread on the stack
+        // (row_kernels.hpp: residuals, projections, the loss's four partial
+        // sums; several KiB in double for the generic d); the limit must
+        // cover the whole frame.
         std::size_t stack_limit = 0;
         COLLAPSE_CUDA_CHECK(cudaDeviceGetLimit(&stack_limit, cudaLimitStackSize));
         stack_bytes_ = std::max(stack_limit, stack_needed + stack_headroom_bytes);

@@ -17,56 +17,16 @@ import unittest
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
+from sweep_files import assert_same_data, datasets, small_spec  # noqa: E402
+
 BINARY = None
 CHECK_FORMAT = None
 
-SPEC = """
-[model]
-classes = 3
-samples_per_class = 6
-dim = 4
-
-[integrator]
-max_steps = {max_steps}
-
-[grid]
-frustration = [0.0, 0.2, 0.5]
-head_dim = [0, 3]
-lr = [0.2, 0.5]
-stop_gradient = [false, true]
-seeds = 4
-seed = 11
-
-[collapse]
-stop_on_collapse = {stop_on_collapse}
-
-[output]
-record_points = 40
-save_initial = true
-save_samples = true
-"""
 
 
 def run(*args, **kwargs):
     return subprocess.run([BINARY, *args], capture_output=True, text=True, **kwargs)
-
-
-def datasets(path):
-    """Every gridded dataset of the file as numpy arrays, by name."""
-    out = {}
-    with h5py.File(path, 'r', swmr=True) as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset) and name.split('/')[0] in ('results', 'traces', 'final', 'initial', 'graph'):
-                out[name] = obj[()]
-        f.visititems(visit)
-    return out
-
-
-def assert_same_data(test, a, b):
-    da, db = datasets(a), datasets(b)
-    test.assertEqual(sorted(da), sorted(db))
-    for name in da:
-        test.assertTrue(np.array_equal(da[name], db[name], equal_nan=da[name].dtype.kind == 'f'), name)
 
 
 class CliTest(unittest.TestCase):
@@ -83,7 +43,7 @@ class CliTest(unittest.TestCase):
     def write_spec(self, name, **fields):
         path = self.path(name)
         with open(path, 'w') as f:
-            f.write(SPEC.format(**fields))
+            f.write(small_spec(**fields))
         return path
 
     def reference(self, spec):

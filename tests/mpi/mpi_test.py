@@ -17,31 +17,12 @@ import time
 import unittest
 
 import h5py
-import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
+from sweep_files import assert_same_data, datasets, small_spec  # noqa: E402
 
 BINARY = None
 
-SPEC = """
-[model]
-classes = 3
-samples_per_class = 6
-dim = 4
-[integrator]
-max_steps = {max_steps}
-[grid]
-frustration = [0.0, 0.2, 0.5]
-head_dim = [0, 3]
-lr = [0.2, 0.5]
-stop_gradient = [false, true]
-seeds = {seeds}
-seed = 11
-[collapse]
-stop_on_collapse = {stop_on_collapse}
-[output]
-record_points = 40
-save_initial = true
-save_samples = true
-"""
 
 # Flags that work as root in a container with loopback only (here and in CI):
 # shared-memory transport without the single-copy (CMA) mechanism containers
@@ -69,17 +50,6 @@ def mpirun(ranks, *args):
                           env={**os.environ, **MPI_ENV})
 
 
-def datasets(path):
-    out = {}
-    with h5py.File(path, 'r', swmr=True) as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset) and name.split('/')[0] in ('results', 'traces', 'final', 'initial',
-                                                                         'graph'):
-                out[name] = obj[()]
-        f.visititems(visit)
-    return out
-
-
 def finished_count(path):
     try:
         with h5py.File(path, 'r', swmr=True) as f:
@@ -101,7 +71,7 @@ class MpiTest(unittest.TestCase):
     def spec(self, name='spec.toml', max_steps=3000, seeds=4, stop_on_collapse='true'):
         path = self.path(name)
         with open(path, 'w') as f:
-            f.write(SPEC.format(max_steps=max_steps, seeds=seeds, stop_on_collapse=stop_on_collapse))
+            f.write(small_spec(max_steps, seeds, stop_on_collapse))
         return path
 
     def single(self, spec, name='single.h5'):
@@ -111,10 +81,7 @@ class MpiTest(unittest.TestCase):
         return out
 
     def assert_same_data(self, a, b):
-        da, db = datasets(a), datasets(b)
-        self.assertEqual(sorted(da), sorted(db))
-        for name in da:
-            self.assertTrue(np.array_equal(da[name], db[name], equal_nan=da[name].dtype.kind == 'f'), name)
+        assert_same_data(self, a, b)
 
     def test_ranks_give_the_single_process_result_bit_for_bit(self):
         spec = self.spec()

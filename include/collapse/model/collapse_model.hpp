@@ -67,6 +67,12 @@ COLLAPSE_HD inline Evaluation<Real> evaluate_for_dim(const ModelProblem<Real>& p
 template <class Real>
 COLLAPSE_HD inline Evaluation<Real> evaluate(const ModelProblem<Real>& problem, const Real* state, Real* gradient,
                                              Real* workspace, bool with_accuracy) {
+#if defined(__CUDA_ARCH__)
+    // One thread per trajectory has no vector lanes to fill, and the five
+    // inlined variants made a 7-30 KiB stack frame at 255 registers (ptxas);
+    // the generic code gives the same bits.
+    return evaluate_for_dim<0>(problem, state, gradient, workspace, with_accuracy);
+#else
     switch (problem.dims.dim) {
     case 8: return evaluate_for_dim<8>(problem, state, gradient, workspace, with_accuracy);
     case 16: return evaluate_for_dim<16>(problem, state, gradient, workspace, with_accuracy);
@@ -74,6 +80,7 @@ COLLAPSE_HD inline Evaluation<Real> evaluate(const ModelProblem<Real>& problem, 
     case 64: return evaluate_for_dim<64>(problem, state, gradient, workspace, with_accuracy);
     default: return evaluate_for_dim<0>(problem, state, gradient, workspace, with_accuracy);
     }
+#endif
 }
 
 } // namespace collapse

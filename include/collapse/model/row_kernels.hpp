@@ -25,6 +25,7 @@ static_assert(label_lanes == 16, "WorkspaceLayout::labels_transposed pads classe
 // Rows after the K class sums that take the sums an unfrustrated sample's
 // (weight 0) second pair would add: a power of two (WorkspaceLayout).
 inline constexpr int spare_label_rows = 8;
+static_assert(spare_label_rows == 8, "WorkspaceLayout::label_sample_sum holds 8 spare rows");
 
 COLLAPSE_HD inline int padded_classes(int classes) { return (classes + label_lanes - 1) / label_lanes * label_lanes; }
 
