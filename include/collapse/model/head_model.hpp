@@ -121,14 +121,20 @@ COLLAPSE_HD COLLAPSE_INLINE void head_sample_block(const HeadPass<Real>& pass, i
         simd::repeat<Shape::packs>(packs, [&](int j) { (sum[s][j] * scale).store(gradient + j * L); });
     });
 
-    // 4. G[a,:] += R1_i[a] x_i, samples in order; the block's x_i stay in registers
-    P x_lanes[Block][Shape::pack_capacity];
-    simd::repeat<Block>(Block, [&](int s) { simd::repeat<Shape::packs>(packs, [&](int j) { x_lanes[s][j] = P::load(x + s * dim + j * L); }); });
+    // 4. G[a,:] += R1_i[a] x_i, samples in order; with vector packs the
+    // block's x_i stay in registers, with one-lane packs they are read in place.
+    constexpr int held = Shape::lanes > 1 ? Block : 1;
+    P x_lanes[held][Shape::lanes > 1 ? Shape::pack_capacity : 1];
+    if constexpr (Shape::lanes > 1)
+        simd::repeat<Block>(Block, [&](int s) { simd::repeat<Shape::packs>(packs, [&](int j) { x_lanes[s][j] = P::load(x + s * dim + j * L); }); });
     for (int a = 0; a < dim; ++a) {
         Real* g_row = pass.head_gradient + a * dim;
         simd::repeat<Shape::packs>(packs, [&](int j) {
             P g = P::load(g_row + j * L);
-            simd::repeat<Block>(Block, [&](int s) { g = multiply_add(P::broadcast(residual[s][a]), x_lanes[s][j], g); });
+            simd::repeat<Block>(Block, [&](int s) {
+                const P x_j = Shape::lanes > 1 ? x_lanes[Shape::lanes > 1 ? s : 0][Shape::lanes > 1 ? j : 0] : P::load(x + s * dim + j * L);
+                g = multiply_add(P::broadcast(residual[s][a]), x_j, g);
+            });
             g.store(g_row + j * L);
         });
     }

@@ -97,27 +97,36 @@ COLLAPSE_HD inline void transpose_labels(const Real* labels, int classes, int di
         for (int k = 0; k < padded; ++k) out[c * padded + k] = k < classes ? labels[k * dim + c] : Real(0);
 }
 
-// Per-component running sums of squares (the loss), summed across
-// components only at the end. Sample i adds into way i % ways: four
-// interleaved sums, so consecutive samples do not wait on one multiply-add
-// chain. The way depends on the sample index alone, not on any block size.
+// Running sums of squares (the loss). Sample i adds into way i % 4, and
+// component c into lane class c % 16 of that way: 64 partial sums, summed in
+// a fixed order only at the end. Vector paths add whole packs (a pack of L
+// lanes covers L consecutive classes), scalar paths one component at a time,
+// and both add the same terms to the same partial sum in the same order. The
+// ways keep consecutive samples off one multiply-add chain; the 16 classes
+// keep the state small where a pack is one lane (CUDA: 64 Reals per thread).
 template <class Real, int Dim>
 struct SquareSums {
     static constexpr int ways = 4;
+    static constexpr int lane_classes = 16;
     using Shape = RowShape<Real, Dim>;
     using P = typename Shape::Lanes;
-    P lanes[ways][Shape::pack_capacity];
+    static constexpr int slots = lane_classes / Shape::lanes; // packs per way
+    static_assert(lane_classes % Shape::lanes == 0, "a pack must cover whole lane classes");
+    P lanes[ways][slots];
 
-    COLLAPSE_HD explicit SquareSums(int dim) {
+    COLLAPSE_HD explicit SquareSums(int) {
         for (int w = 0; w < ways; ++w)
-            simd::repeat<Shape::packs>(Shape::pack_count(dim), [&](int j) { lanes[w][j] = P::broadcast(Real(0)); });
+            for (int q = 0; q < slots; ++q) lanes[w][q] = P::broadcast(Real(0));
     }
-    COLLAPSE_HD COLLAPSE_INLINE void add(int way, int j, P value) { lanes[way][j] = multiply_add(value, value, lanes[way][j]); }
-    COLLAPSE_HD Real total(int dim) const {
+    // value: pack j of a row (components j L .. j L + L - 1)
+    COLLAPSE_HD COLLAPSE_INLINE void add(int way, int j, P value) {
+        P& sum = lanes[way][j % slots];
+        sum = multiply_add(value, value, sum);
+    }
+    COLLAPSE_HD Real total(int) const {
         Real sum = 0;
         for (int w = 0; w < ways; ++w)
-            for (int j = 0; j < Shape::pack_count(dim); ++j)
-                for (int l = 0; l < Shape::lanes; ++l) sum += lanes[w][j].lane(l);
+            for (int q = 0; q < lane_classes; ++q) sum += lanes[w][q / Shape::lanes].lane(q % Shape::lanes);
         return sum;
     }
 };

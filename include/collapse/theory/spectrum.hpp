@@ -11,8 +11,10 @@
 namespace collapse::theory {
 
 // Dense eigen costs O(n^3) time and O(n^2) memory in n = N + K nodes; above
-// this the diagnostics are skipped (NaN). 1024 nodes take about 1 s.
-inline constexpr int max_spectrum_nodes = 1024;
+// this the diagnostics are skipped (NaN). One decomposition per (seed, f)
+// graph and batch: at 1024 nodes (~1 s each) it outweighed a plain-model run
+// of 2000 steps by 100x (docs/performance.md), at 256 nodes it costs ~15 ms.
+inline constexpr int max_spectrum_nodes = 256;
 
 // Eigenpairs of a dense symmetric matrix, eigenvalues ascending.
 struct SymmetricEigen {
