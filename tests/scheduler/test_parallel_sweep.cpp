@@ -9,39 +9,20 @@
 #include <thread>
 
 #include "collapse/scheduler/parallel_sweep.hpp"
+#include "scripted_backend.hpp"
 
 namespace collapse {
 namespace {
 
-// Marks every trajectory stable; slow enough that every backend gets work.
-class SleepyBackend final : public Backend {
+using testing::ScriptedBackend;
+
+// Slow enough that every backend gets work.
+class SleepyBackend : public ScriptedBackend {
 public:
-    std::string name() const override { return "sleepy"; }
-    std::string device_name() const override { return "none"; }
-    std::int64_t default_batch_size(const SweepSpec&) const override { return 3; }
-    void run_batch(const SweepSpec&, const Grid&, std::span<const std::int64_t> flat, BatchOutput& out) override {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        if (fail) throw std::runtime_error("device lost");
-        out.flat_index.assign(flat.begin(), flat.end());
-        out.summary.assign(flat.size(), TrajectorySummary{});
-        for (auto& summary : out.summary) summary.status = TrajectoryStatus::stable;
-        ++batches;
-    }
-    std::atomic<int> batches{0};
-    bool fail = false;
+    SleepyBackend() : ScriptedBackend(TrajectoryStatus::stable, std::chrono::milliseconds(2)) {}
 };
 
-SweepSpec small_spec(std::int64_t seeds) {
-    SweepSpec spec;
-    spec.shape.classes = 2;
-    spec.shape.samples_per_class = 1;
-    spec.shape.dim = 1;
-    spec.integrator.max_steps = 1;
-    spec.output.record_points = 2;
-    spec.seeds = seeds;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0}, false}};
-    return spec;
-}
+SweepSpec small_spec(std::int64_t seeds) { return testing::tiny_spec(seeds); }
 
 std::vector<std::int64_t> iota(std::int64_t count) {
     std::vector<std::int64_t> values(static_cast<std::size_t>(count));

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "collapse/scheduler/sweep_runner.hpp"
+#include "scripted_backend.hpp"
 
 namespace collapse {
 namespace {
@@ -38,33 +39,13 @@ TEST(Pending, KeepsOnlyNotRunInsideTheRange) {
     EXPECT_EQ(pending_trajectories(FlatRange{2, 4}, {}), (std::vector<std::int64_t>{2, 3}));
 }
 
-// A backend that marks every trajectory collapsed and counts calls.
-class RecordingBackend final : public Backend {
+// Marks every trajectory collapsed and counts calls.
+class RecordingBackend : public testing::ScriptedBackend {
 public:
-    std::string name() const override { return "recording"; }
-    std::string device_name() const override { return "none"; }
-    std::int64_t default_batch_size(const SweepSpec&) const override { return 4; }
-    void run_batch(const SweepSpec&, const Grid&, std::span<const std::int64_t> flat, BatchOutput& out) override {
-        out.flat_index.assign(flat.begin(), flat.end());
-        out.summary.assign(flat.size(), TrajectorySummary{});
-        for (auto& summary : out.summary) summary.status = TrajectoryStatus::collapsed;
-        ++batches;
-    }
-    int batches = 0;
+    RecordingBackend() : ScriptedBackend(TrajectoryStatus::collapsed) {}
 };
 
-SweepSpec tiny_spec(std::int64_t seeds) {
-    SweepSpec spec;
-    spec.shape.classes = 2;
-    spec.shape.samples_per_class = 1;
-    spec.shape.dim = 1;
-    spec.integrator.max_steps = 1;
-    spec.output.record_points = 2;
-    spec.seeds = seeds;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0}, false}, Axis{"head_dim", Axis::Type::integer, {0}, false},
-                 Axis{"lr", Axis::Type::real, {0.1}, false}};
-    return spec;
-}
+using testing::tiny_spec;
 
 TEST(RunSweep, WritesEveryPendingTrajectoryOnceInOrder) {
     const SweepSpec spec = tiny_spec(23);

@@ -1,0 +1,51 @@
+// Test doubles for the scheduler tests: a backend that runs nothing and
+// marks each trajectory with a fixed status, and the smallest valid spec.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "collapse/backend/backend.hpp"
+
+namespace collapse::testing {
+
+class ScriptedBackend : public Backend {
+public:
+    explicit ScriptedBackend(TrajectoryStatus status, std::chrono::milliseconds delay = std::chrono::milliseconds(0))
+        : status_(status), delay_(delay) {}
+    std::string name() const override { return "scripted"; }
+    std::string device_name() const override { return "none"; }
+    std::int64_t default_batch_size(const SweepSpec&) const override { return 3; }
+    void run_batch(const SweepSpec&, const Grid&, std::span<const std::int64_t> flat, BatchOutput& out) override {
+        // A delay lets every backend of a parallel run get work.
+        if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
+        if (fail) throw std::runtime_error("device lost");
+        out.flat_index.assign(flat.begin(), flat.end());
+        out.summary.assign(flat.size(), TrajectorySummary{});
+        for (auto& summary : out.summary) summary.status = status_;
+        ++batches;
+    }
+    std::atomic<int> batches{0};
+    bool fail = false;
+
+private:
+    TrajectoryStatus status_;
+    std::chrono::milliseconds delay_;
+};
+
+inline SweepSpec tiny_spec(std::int64_t seeds) {
+    SweepSpec spec;
+    spec.shape.classes = 2;
+    spec.shape.samples_per_class = 1;
+    spec.shape.dim = 1;
+    spec.integrator.max_steps = 1;
+    spec.output.record_points = 2;
+    spec.seeds = seeds;
+    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0}, false}, Axis{"head_dim", Axis::Type::integer, {0}, false},
+                 Axis{"lr", Axis::Type::real, {0.1}, false}};
+    return spec;
+}
+
+} // namespace collapse::testing
