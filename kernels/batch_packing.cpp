@@ -94,7 +94,11 @@ void pack_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::in
         task.label_degree_offset = sizes.label_degrees;
         task.primary_label_offset = slot_of[b] * samples;
         task.inputs_offset = slot_of[b] * input_block;
+        task.team_streamed_offset = sizes.team_streamed;
+        task.class_member_offset = sizes.class_members;
         sizes.states += state_size;
+        sizes.team_streamed += TeamWorkspaceLayout(dims).streamed_size;
+        sizes.class_members += class_member_entries(dims);
         sizes.workspaces += WorkspaceLayout(dims).size;
         sizes.scratch += static_cast<std::size_t>(scratch) * state_size;
         sizes.second_labels += samples;
@@ -155,10 +159,12 @@ std::size_t device_bytes_per_trajectory(const SweepSpec& spec) {
     const TrajectoryDims dims = dims_of(spec.shape, spec.max_head_dim());
     const std::size_t state = StateLayout(dims).size;
     const std::size_t reals = state * static_cast<std::size_t>(2 + scratch_vectors(spec.integrator.method)) +
-                              WorkspaceLayout(dims).size + static_cast<std::size_t>(dims.classes) +
+                              std::max(WorkspaceLayout(dims).size, TeamWorkspaceLayout(dims).streamed_size) +
+                              static_cast<std::size_t>(dims.classes) +
                               static_cast<std::size_t>(dims.samples) * static_cast<std::size_t>(dims.input_dim);
+    // Either kernel's pools (whichever is larger; class_member_entries ints for the team kernel).
     const std::size_t trace_points = record_steps(spec.integrator.max_steps, spec.output.record_points).size();
-    return reals * real_size(spec) + 2 * static_cast<std::size_t>(dims.samples) * sizeof(int) +
+    return reals * real_size(spec) + (2 * static_cast<std::size_t>(dims.samples) + class_member_entries(dims)) * sizeof(int) +
            4 * trace_points * sizeof(double) + sizeof(TrajectorySummary) + sizeof(TrajectoryTask<double>);
 }
 

@@ -13,6 +13,7 @@
 #include "collapse/results.hpp"
 #include "collapse/sweep/grid.hpp"
 #include "pinned_buffer.hpp"
+#include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
 
 namespace collapse::cuda {
@@ -26,6 +27,8 @@ struct PoolSizes {
     std::size_t second_labels = 0;  // per trajectory
     std::size_t label_degrees = 0;
     std::size_t inputs = 0;         // per seed slot, teacher_student
+    std::size_t team_streamed = 0;  // team kernel only
+    std::size_t class_members = 0;  // team kernel only (ints)
 };
 
 template <class Real>

@@ -13,6 +13,7 @@
 #include "collapse/theory/diagnostics.hpp"
 #include "cuda_check.hpp"
 #include "device_batch.hpp"
+#include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
 
 namespace collapse {
@@ -60,7 +61,11 @@ public:
         COLLAPSE_CUDA_CHECK(cudaDeviceGetLimit(&stack_limit, cudaLimitStackSize));
         stack_bytes_ = std::max(stack_limit, stack_needed + stack_headroom_bytes);
         if (stack_bytes_ != stack_limit) COLLAPSE_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, stack_bytes_));
-        runner_ = std::make_unique<DeviceBatchRunner>(properties_.multiProcessorCount);
+        // The team kernel may use all of a block's opt-in shared memory (227 KiB on an H100).
+        const std::size_t shared_limit = properties_.sharedMemPerBlockOptin;
+        allow_team_shared_memory(shared_limit);
+        runner_ = std::make_unique<DeviceBatchRunner>(properties_.multiProcessorCount, shared_limit,
+                                                      kernel_choice_from_environment());
     }
 
     std::string name() const override { return "cuda"; }

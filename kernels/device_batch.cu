@@ -6,12 +6,14 @@
 #include <thrust/transform_reduce.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <new>
 #include <string>
 
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
+#include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
 
 namespace collapse::cuda {
@@ -20,7 +22,7 @@ namespace {
 template <class Real>
 struct TypedPools {
     DeviceBuffer<TrajectoryTask<Real>> tasks;
-    DeviceBuffer<Real> states, gradients, workspaces, scratch, label_degrees, inputs;
+    DeviceBuffer<Real> states, gradients, workspaces, scratch, label_degrees, inputs, team_streamed;
 };
 
 // One trajectory's status as a one-hot count, summed by transform_reduce.
@@ -59,7 +61,8 @@ void download(T* host, const DeviceBuffer<T>& device, cudaStream_t stream) {
 struct DeviceBatchRunner::Buffers {
     TypedPools<float> single;
     TypedPools<double> double_precision;
-    DeviceBuffer<int> primary_labels, second_labels;
+    DeviceBuffer<int> primary_labels, second_labels, class_members;
+    DeviceBuffer<unsigned long long> next_slot; // the thread kernel's work queue
     DeviceBuffer<std::int64_t> record_steps;
     DeviceBuffer<double> label_distance, projected_distance, accuracy, loss;
     DeviceBuffer<TrajectorySummary> summaries;
@@ -68,8 +71,17 @@ struct DeviceBatchRunner::Buffers {
     TypedPools<double>& pools(double*) { return double_precision; }
 };
 
-DeviceBatchRunner::DeviceBatchRunner(int multiprocessors)
-    : buffers_(std::make_unique<Buffers>()), multiprocessors_(multiprocessors) {
+KernelChoice kernel_choice_from_environment() {
+    const char* value = std::getenv("COLLAPSE_CUDA_KERNEL");
+    if (value == nullptr || std::string(value).empty() || std::string(value) == "auto") return KernelChoice::automatic;
+    if (std::string(value) == "thread") return KernelChoice::thread;
+    if (std::string(value) == "team") return KernelChoice::team;
+    throw BackendError(std::string("COLLAPSE_CUDA_KERNEL must be auto, thread or team, not '") + value + "'");
+}
+
+DeviceBatchRunner::DeviceBatchRunner(int multiprocessors, std::size_t shared_limit_bytes, KernelChoice choice)
+    : buffers_(std::make_unique<Buffers>()), multiprocessors_(multiprocessors), shared_limit_bytes_(shared_limit_bytes),
+      choice_(choice) {
     // A blocking stream: it also orders against work on the legacy default stream.
     COLLAPSE_CUDA_CHECK(cudaStreamCreate(&stream_));
 }
@@ -94,8 +106,19 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         upload(buffers.primary_labels, host.primary_labels.data(), host.sizes.primary_labels, stream_);
         upload(buffers.second_labels, host.second_labels.data(), host.sizes.second_labels, stream_);
         upload(buffers.record_steps, host.record_steps.data(), host.record_steps.size(), stream_);
+        TeamLaunchPlan plan;
+        if (choice_ != KernelChoice::thread) plan = plan_team_launch(host.tasks.data(), host.count, shared_limit_bytes_);
+        const bool team = plan.threads_per_block > 0;
+        if (choice_ == KernelChoice::team && !team)
+            throw BackendError("COLLAPSE_CUDA_KERNEL=team, but this shape's team buffers exceed the " +
+                               std::to_string(shared_limit_bytes_) + " B of shared memory a block may use");
+        last_kernel_ = team ? "team" : "thread";
         pools.gradients.resize(host.sizes.states);
-        pools.workspaces.resize(host.sizes.workspaces);
+        // Only the chosen kernel's pools take device memory.
+        pools.workspaces.resize(team ? 0 : host.sizes.workspaces);
+        pools.team_streamed.resize(team ? host.sizes.team_streamed : 0);
+        buffers.class_members.resize(team ? host.sizes.class_members : 0);
+        buffers.next_slot.resize(1);
         pools.scratch.resize(host.sizes.scratch);
         for (DeviceBuffer<double>* trace :
              {&buffers.label_distance, &buffers.projected_distance, &buffers.accuracy, &buffers.loss}) {
@@ -126,9 +149,15 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         args.accuracy = buffers.accuracy.data();
         args.loss = buffers.loss.data();
         args.summaries = buffers.summaries.data();
-        launch_trajectory_kernel(args, method, multiprocessors_, stream_);
+        args.team_streamed = pools.team_streamed.data();
+        args.class_members = buffers.class_members.data();
+        args.next_slot = buffers.next_slot.data();
+        if (team) launch_team_kernel(args, plan, method, stream_);
+        else launch_trajectory_kernel(args, method, multiprocessors_, stream_);
         // Synchronise here so that a fault inside the kernel is reported as the kernel's.
-        check_cuda(cudaStreamSynchronize(stream_), "integrate_trajectories kernel (cudaStreamSynchronize after the launch)",
+        check_cuda(cudaStreamSynchronize(stream_),
+                   team ? "integrate_trajectories_team kernel (cudaStreamSynchronize after the launch)"
+                        : "integrate_trajectories kernel (cudaStreamSynchronize after the launch)",
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
 
         const StatusCounts counts =

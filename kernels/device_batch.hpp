@@ -19,9 +19,15 @@ struct StatusCounts {
     std::int64_t of(TrajectoryStatus status) const { return by_status[static_cast<int>(status) + 1]; }
 };
 
+// Which kernel integrates a batch. `automatic`: the block-per-trajectory
+// (team) kernel where its shared-memory buffers fit, else one thread per
+// trajectory. COLLAPSE_CUDA_KERNEL=thread|team|auto sets it (benchmarks).
+enum class KernelChoice { automatic, thread, team };
+KernelChoice kernel_choice_from_environment();
+
 class DeviceBatchRunner {
 public:
-    explicit DeviceBatchRunner(int multiprocessors);
+    DeviceBatchRunner(int multiprocessors, std::size_t shared_limit_bytes, KernelChoice choice);
     ~DeviceBatchRunner();
     DeviceBatchRunner(const DeviceBatchRunner&) = delete;
     DeviceBatchRunner& operator=(const DeviceBatchRunner&) = delete;
@@ -33,11 +39,17 @@ public:
     template <class Real>
     StatusCounts run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out);
 
+    // "team" or "thread": the kernel of the last batch.
+    const char* last_kernel() const { return last_kernel_; }
+
 private:
     struct Buffers; // Thrust device vectors, reused (grow-only) across batches
     std::unique_ptr<Buffers> buffers_;
     cudaStream_t stream_ = nullptr;
     int multiprocessors_ = 1;
+    std::size_t shared_limit_bytes_ = 0;
+    KernelChoice choice_ = KernelChoice::automatic;
+    const char* last_kernel_ = "none";
 };
 
 extern template StatusCounts DeviceBatchRunner::run<float>(HostBatch<float>&, IntegratorMethod, BatchOutput&);

@@ -1,10 +1,11 @@
-// The CUDA backend's one kernel: each thread integrates one trajectory from
+// The thread-per-trajectory kernel: each thread integrates one trajectory from
 // its initial state to its stopping step with the same run_trajectory /
 // evaluate code the CPU backend runs, evaluating collapse and divergence
 // every step and writing traces at the record points, without returning to
 // the host. State, gradient, workspace and integrator scratch live in global
-// memory at per-trajectory offsets; docs/cuda-backend.md gives the plan for
-// the block-per-trajectory version with shared-memory state.
+// memory at per-trajectory offsets. team_kernel.cu holds the
+// block-per-trajectory version with shared-memory state, which the backend
+// prefers where its buffers fit (docs/cuda-backend.md).
 #include "cuda_check.hpp"
 #include "trajectory_kernel.hpp"
 
@@ -17,8 +18,11 @@ namespace {
 
 template <class Real, class Integrator>
 __global__ void integrate_trajectories(const TrajectoryKernelArgs<Real> args) {
-    const std::int64_t slot = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (slot < args.count) run_batch_slot<Real, Integrator>(args, slot);
+    for (;;) {
+        const auto slot = static_cast<std::int64_t>(atomicAdd(args.next_slot, 1ULL));
+        if (slot >= args.count) return;
+        run_batch_slot<Real, Integrator>(args, slot);
+    }
 }
 
 template <class Real, class Integrator>
@@ -43,15 +47,28 @@ LaunchShape choose_launch_shape(std::int64_t count, int multiprocessors) {
     return shape;
 }
 
+namespace {
+
+template <class Real, class Integrator>
+void launch(const TrajectoryKernelArgs<Real>& args, int multiprocessors, cudaStream_t stream) {
+    LaunchShape shape = choose_launch_shape(args.count, multiprocessors);
+    int resident_blocks = 0;
+    COLLAPSE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &resident_blocks, integrate_trajectories<Real, Integrator>, shape.threads_per_block, 0));
+    if (resident_blocks > 0 && shape.blocks > resident_blocks * multiprocessors)
+        shape.blocks = resident_blocks * multiprocessors;
+    COLLAPSE_CUDA_CHECK(cudaMemsetAsync(args.next_slot, 0, sizeof(unsigned long long), stream));
+    integrate_trajectories<Real, Integrator><<<shape.blocks, shape.threads_per_block, 0, stream>>>(args);
+}
+
+} // namespace
+
 template <class Real>
 void launch_trajectory_kernel(const TrajectoryKernelArgs<Real>& args, IntegratorMethod method, int multiprocessors,
                               cudaStream_t stream) {
     if (args.count <= 0) return;
-    const LaunchShape shape = choose_launch_shape(args.count, multiprocessors);
-    if (method == IntegratorMethod::rk4)
-        integrate_trajectories<Real, RungeKutta4><<<shape.blocks, shape.threads_per_block, 0, stream>>>(args);
-    else
-        integrate_trajectories<Real, GradientDescent><<<shape.blocks, shape.threads_per_block, 0, stream>>>(args);
+    if (method == IntegratorMethod::rk4) launch<Real, RungeKutta4>(args, multiprocessors, stream);
+    else launch<Real, GradientDescent>(args, multiprocessors, stream);
     // Launch-configuration errors show here; faults inside the kernel show at
     // the caller's stream synchronisation.
     COLLAPSE_CUDA_CHECK(cudaGetLastError());

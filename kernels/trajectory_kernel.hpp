@@ -33,6 +33,9 @@ struct TrajectoryTask {
     std::size_t label_degree_offset = 0;  // K entries, per trajectory (depends on f)
     std::size_t primary_label_offset = 0; // N entries, shared by the trajectories of one seed
     std::size_t inputs_offset = 0;        // N*p entries, shared per seed; teacher_student only
+    // Block-per-trajectory kernel only (team_kernel.hpp):
+    std::size_t team_streamed_offset = 0; // TeamWorkspaceLayout(dims).streamed_size entries
+    std::size_t class_member_offset = 0;  // class_member_entries(dims) ints
 };
 
 // Device pointers of one batch. Traces are [count][record_count] doubles and
@@ -56,15 +59,18 @@ struct TrajectoryKernelArgs {
     double* accuracy = nullptr;
     double* loss = nullptr;
     TrajectorySummary* summaries = nullptr;
+    // Block-per-trajectory kernel only; the thread kernel uses `workspaces`.
+    Real* team_streamed = nullptr;
+    int* class_members = nullptr;
+    // Thread kernel only: the work queue's head, zero at launch. A thread
+    // whose trajectory stops takes the next slot, so lanes freed by early
+    // collapse do not idle while the rest of their warp runs on.
+    unsigned long long* next_slot = nullptr;
 };
 
-// The work of one kernel thread: rebuild trajectory `slot`'s problem,
-// buffers and recorder from the pools and run it. __host__ __device__, so the
-// host can execute a batch exactly as the kernel does (docs/cuda-backend.md).
-template <class Real, class Integrator>
-COLLAPSE_HD inline void run_batch_slot(const TrajectoryKernelArgs<Real>& args, std::int64_t slot) {
-    const TrajectoryTask<Real> task = args.tasks[slot];
-
+// Trajectory `slot`'s fixed data, rebuilt from the pools.
+template <class Real>
+COLLAPSE_HD inline ModelProblem<Real> problem_of(const TrajectoryKernelArgs<Real>& args, const TrajectoryTask<Real>& task) {
     ModelProblem<Real> problem;
     problem.dims = task.dims;
     problem.stop_gradient = task.stop_gradient;
@@ -73,13 +79,12 @@ COLLAPSE_HD inline void run_batch_slot(const TrajectoryKernelArgs<Real>& args, s
     problem.second_label = args.second_labels + task.second_label_offset;
     problem.label_degree = args.label_degrees + task.label_degree_offset;
     problem.inputs = task.dims.teacher_student() ? args.inputs + task.inputs_offset : nullptr;
+    return problem;
+}
 
-    TrajectoryBuffers<Real> buffers;
-    buffers.state = args.states + task.state_offset;
-    buffers.gradient = args.gradients + task.state_offset;
-    buffers.workspace = args.workspaces + task.workspace_offset;
-    buffers.integrator_scratch = args.scratch + task.scratch_offset;
-
+// Where trajectory `slot`'s traces and summary go.
+template <class Real>
+COLLAPSE_HD inline TrajectoryRecorder recorder_of(const TrajectoryKernelArgs<Real>& args, std::int64_t slot) {
     const std::size_t trace_start = static_cast<std::size_t>(slot) * static_cast<std::size_t>(args.record_count);
     TrajectoryRecorder recorder;
     recorder.record_steps = args.record_steps;
@@ -89,7 +94,22 @@ COLLAPSE_HD inline void run_batch_slot(const TrajectoryKernelArgs<Real>& args, s
     recorder.accuracy = args.accuracy + trace_start;
     recorder.loss = args.loss + trace_start;
     recorder.summary = args.summaries + slot;
+    return recorder;
+}
 
+// The work of one kernel thread: rebuild trajectory `slot`'s problem,
+// buffers and recorder from the pools and run it. __host__ __device__, so the
+// host can execute a batch exactly as the kernel does (docs/cuda-backend.md).
+template <class Real, class Integrator>
+COLLAPSE_HD inline void run_batch_slot(const TrajectoryKernelArgs<Real>& args, std::int64_t slot) {
+    const TrajectoryTask<Real> task = args.tasks[slot];
+    const ModelProblem<Real> problem = problem_of(args, task);
+    TrajectoryBuffers<Real> buffers;
+    buffers.state = args.states + task.state_offset;
+    buffers.gradient = args.gradients + task.state_offset;
+    buffers.workspace = args.workspaces + task.workspace_offset;
+    buffers.integrator_scratch = args.scratch + task.scratch_offset;
+    const TrajectoryRecorder recorder = recorder_of(args, slot);
     run_trajectory<Real, Integrator>(problem, buffers, task.settings, recorder);
 }
 
@@ -98,9 +118,11 @@ struct LaunchShape {
     int threads_per_block = 0;
 };
 
-// One thread per trajectory. Blocks shrink (128 -> 64 -> 32 threads) until
-// the grid covers every multiprocessor, so a small batch still spreads out.
-// Results never depend on the shape: threads do not interact.
+// One thread per trajectory at a time. Blocks shrink (128 -> 64 -> 32
+// threads) until the grid covers every multiprocessor, so a small batch still
+// spreads out; the launch then caps the grid at what the device holds at once
+// and the threads take further slots from the work queue. Results never
+// depend on the shape or the order: trajectories do not interact.
 LaunchShape choose_launch_shape(std::int64_t count, int multiprocessors);
 
 // Launches integrate_trajectories<Real, method> on `stream` and checks the

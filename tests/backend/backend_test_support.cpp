@@ -75,6 +75,13 @@ SweepSpec mixed_spec(Precision precision, IntegratorMethod method) {
     return spec;
 }
 
+SweepSpec parity_spec(Precision precision, IntegratorMethod method) {
+    SweepSpec spec = mixed_spec(precision, method);
+    spec.integrator.max_steps = 1200;
+    spec.axes[3].values = {0.06, 2.5};
+    return spec;
+}
+
 SweepSpec teacher_student_spec(Precision precision) {
     SweepSpec spec = mixed_spec(precision, IntegratorMethod::gd);
     spec.shape.kind = ModelKind::teacher_student;

@@ -9,6 +9,8 @@
 #include "collapse/model/collapse_model.hpp"
 #include "collapse/model/hd.hpp"
 #include "collapse/model/observables.hpp"
+#include "collapse/model/small_matrix.hpp"
+#include "collapse/model/team.hpp"
 #include "collapse/results.hpp"
 
 namespace collapse {
@@ -74,49 +76,79 @@ COLLAPSE_HD inline double crossing_time(double before, double after, double thre
     return lr * (static_cast<double>(step - 1) + fraction);
 }
 
-template <class Real, class Integrator>
-COLLAPSE_HD void run_trajectory(const ModelProblem<Real>& problem, const TrajectoryBuffers<Real>& buffers,
-                                const RunSettings& settings, const TrajectoryRecorder& recorder) {
-    const TrajectoryDims& dims = problem.dims;
+// The right-hand side as the runner sees it when one thread owns the
+// trajectory: `evaluate` of collapse_model.hpp over one workspace.
+template <class Real>
+struct SoloModel {
+    const ModelProblem<Real>& problem;
+    Real* workspace; // WorkspaceLayout(problem.dims).size
+
+    COLLAPSE_HD Evaluation<Real> evaluate(const SoloTeam&, const Real* state, Real* gradient, bool with_accuracy) const {
+        return collapse::evaluate(problem, state, gradient, workspace, with_accuracy);
+    }
+    // W y_k after an evaluation (h > 0).
+    COLLAPSE_HD const Real* projected_labels() const { return workspace + WorkspaceLayout(problem.dims).projected_labels; }
+};
+
+// min over k != l of ||v_k - v_l||, the pairs shared over the team.
+template <class Real, class Team>
+COLLAPSE_HD inline Real team_minimum_pairwise_distance(const Team& team, const Real* vectors, int count, int dim) {
+    Real smallest = INFINITY;
+    int pair = 0;
+    for (int k = 0; k < count; ++k)
+        for (int l = k + 1; l < count; ++l, ++pair) {
+            if (pair % team.size != team.rank) continue;
+            const Real distance = small_matrix::squared_distance(vectors + k * dim, vectors + l * dim, dim);
+            if (distance < smallest) smallest = distance;
+        }
+    return std::sqrt(static_cast<Real>(team.min(static_cast<double>(smallest))));
+}
+
+// Integrates one trajectory with a team of threads (model/team.hpp) and a
+// model that provides evaluate(team, state, gradient, with_accuracy) and
+// projected_labels(). Every thread runs the same steps and takes the same
+// decisions; the team's first thread writes traces and the summary.
+template <class Real, class Integrator, class Team, class Model>
+COLLAPSE_HD void run_trajectory(const Team& team, const Model& model, const TrajectoryDims& dims,
+                                const TrajectoryBuffers<Real>& buffers, const RunSettings& settings,
+                                const TrajectoryRecorder& recorder) {
     const StateLayout state_layout(dims);
-    const WorkspaceLayout workspace_layout(dims);
     const Real lr = static_cast<Real>(settings.lr);
     const double inverse_reference = 1.0 / settings.reference_distance;
-    TrajectorySummary& summary = *recorder.summary;
+    const bool leader = team.rank == 0;
+    TrajectorySummary summary = *recorder.summary;
     summary.status = TrajectoryStatus::stable;
     summary.collapse_step = -1;
     summary.collapse_time = NAN;
     summary.peak_accuracy = -1;
     summary.peak_accuracy_step = -1;
 
-    auto gradient_only = [&](const Real* state, Real* gradient) {
-        evaluate(problem, state, gradient, buffers.workspace, false);
-    };
+    auto gradient_only = [&](const Real* state, Real* gradient) { model.evaluate(team, state, gradient, false); };
 
     double initial_loss = 0, previous_metric = NAN;
     int next_record = 0;
     for (std::int64_t step = 0;; ++step) {
-        const Evaluation<Real> evaluation = evaluate(problem, buffers.state, buffers.gradient, buffers.workspace, true);
+        const Evaluation<Real> evaluation = model.evaluate(team, buffers.state, buffers.gradient, true);
         const double loss = static_cast<double>(evaluation.loss);
         const double accuracy = static_cast<double>(evaluation.correct) / dims.samples;
         const double label_distance =
-            inverse_reference * static_cast<double>(minimum_pairwise_distance(buffers.state + state_layout.labels,
-                                                                              dims.classes, dims.dim));
-        // evaluate() left W y_k in the workspace when there is a head.
+            inverse_reference * static_cast<double>(team_minimum_pairwise_distance(
+                                    team, buffers.state + state_layout.labels, dims.classes, dims.dim));
         const double projected_distance =
             dims.head_dim == 0 ? label_distance
-                               : inverse_reference * static_cast<double>(minimum_pairwise_distance(
-                                                         buffers.workspace + workspace_layout.projected_labels,
-                                                         dims.classes, dims.dim));
+                               : inverse_reference * static_cast<double>(team_minimum_pairwise_distance(
+                                                         team, model.projected_labels(), dims.classes, dims.dim));
         if (step == 0) {
             initial_loss = loss;
             summary.initial_label_distance = label_distance;
         }
         if (next_record < recorder.record_count && recorder.record_steps[next_record] == step) {
-            recorder.label_distance[next_record] = label_distance;
-            recorder.projected_distance[next_record] = projected_distance;
-            recorder.accuracy[next_record] = accuracy;
-            recorder.loss[next_record] = loss;
+            if (leader) {
+                recorder.label_distance[next_record] = label_distance;
+                recorder.projected_distance[next_record] = projected_distance;
+                recorder.accuracy[next_record] = accuracy;
+                recorder.loss[next_record] = loss;
+            }
             ++next_record;
         }
         if (accuracy > summary.peak_accuracy) {
@@ -150,11 +182,23 @@ COLLAPSE_HD void run_trajectory(const ModelProblem<Real>& problem, const Traject
             summary.final_projected_distance = projected_distance;
             break;
         }
-        Integrator::step(gradient_only, buffers.state, buffers.gradient, lr, state_layout.size,
+        Integrator::step(team, gradient_only, buffers.state, buffers.gradient, lr, state_layout.size,
                          buffers.integrator_scratch);
+        team.sync(); // the update is complete before the next evaluation reads the state
     }
-    summary.slow_rate = slow_phase_rate(recorder, summary.final_step, settings.lr);
-    summary.reference_distance = settings.reference_distance;
+    if (leader) {
+        summary.slow_rate = slow_phase_rate(recorder, summary.final_step, settings.lr);
+        summary.reference_distance = settings.reference_distance;
+        *recorder.summary = summary;
+    }
+}
+
+// One thread, one trajectory: the CPU backend and the thread-per-trajectory kernel.
+template <class Real, class Integrator>
+COLLAPSE_HD void run_trajectory(const ModelProblem<Real>& problem, const TrajectoryBuffers<Real>& buffers,
+                                const RunSettings& settings, const TrajectoryRecorder& recorder) {
+    run_trajectory<Real, Integrator>(SoloTeam{}, SoloModel<Real>{problem, buffers.workspace}, problem.dims, buffers,
+                                     settings, recorder);
 }
 
 } // namespace collapse
