@@ -166,7 +166,7 @@ if wants bench; then
     bench=$(find "$BUILD" -name bench_backends -type f -perm -u+x -print -quit 2>/dev/null)
     if [[ -n $bench ]]; then
         # shellcheck disable=SC2086
-        timeout 300 "$bench" --peak-gflops "$PEAK_GFLOPS" --max-seconds 5 --repeats 3 ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1
+        timeout 420 "$bench" --backends cpu,cuda-thread,cuda-team --peak-gflops "$PEAK_GFLOPS" --max-seconds 5 --repeats 3 ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1
         note bench "$([[ $? -eq 0 ]] && echo ok || echo FAIL)" "$(grep -c '^RESULT' "$OUT/bench.log") measurements (bench.log)"
     else
         note bench FAIL "bench_backends not built"
@@ -190,7 +190,7 @@ fi
     echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'no GPU seen')"
     [[ -f "$OUT/bench.log" ]] && sed -n '/^config /,$p' "$OUT/bench.log"
     [[ -f "$OUT/pytorch.log" ]] && grep -E '^(small|head|medium|large) ' "$OUT/pytorch.log"
-    [[ -f "$OUT/resources.log" ]] && grep -E 'Function|REG' "$OUT/resources.log" | head -8
+    [[ -f "$OUT/resources.log" ]] && grep -E 'Function|REG' "$OUT/resources.log" | head -24
 } | tee -a "$SUMMARY"
 echo "full logs: $OUT"
 ! grep -q ' FAIL ' "$SUMMARY"
