@@ -302,20 +302,20 @@ class PlotTest(TempDirTest):
 class TraceMedianTest(unittest.TestCase):
     def test_distance_median_counts_stopped_seeds(self):
         sys.path.insert(0, str(TOOLS))
-        import plot_phase_diagram as ppd
+        import trace_plots
         nan = np.nan
         d = np.array([[1.0, 0.5, 0.1, nan, nan],     # collapsed after index 2
                       [1.0, 0.6, 0.3, 0.2, 0.1],     # stable
                       [1.0, 0.7, 0.4, 0.3, nan]])    # collapsed after index 3
-        med = ppd.distance_median(d, np.array([1, 0, 1]))
+        med = trace_plots.distance_median(d, np.array([1, 0, 1]))
         self.assertTrue(np.allclose(med[:4], [1.0, 0.6, 0.3, 0.2]))  # index 3: one seed counted as collapsed
         self.assertTrue(np.isnan(med[4]))  # 2 of 3 seeds collapsed: the median is beyond the threshold
         d[0, 3:] = [0.1, 0.05]
-        med = ppd.distance_median(d, np.array([0, 0, 2]))          # the third diverged
+        med = trace_plots.distance_median(d, np.array([0, 0, 2]))          # the third diverged
         self.assertTrue(np.allclose(med, [1.0, 0.6, 0.3, 0.2, 0.1]))  # last: [0.05, 0.1, +inf]
         acc = np.array([[0.5, 0.6, nan], [0.4, 0.5, 0.6], [0.3, nan, nan]])
-        self.assertTrue(np.allclose(ppd.running_median(acc)[:2], [0.4, 0.55]))
-        self.assertTrue(np.isnan(ppd.running_median(acc)[2]))
+        self.assertTrue(np.allclose(trace_plots.running_median(acc)[:2], [0.4, 0.55]))
+        self.assertTrue(np.isnan(trace_plots.running_median(acc)[2]))
 
 
 class ErrorTest(TempDirTest):
