@@ -4,7 +4,7 @@
 // into phases whose every output entry is independent, so the team strides
 // over entries with a barrier between phases:
 //
-//   1. W = B A, class sums CS_k = sum_{i in S_k} x_i            (d^2, K d)
+//   1. W = B A (and W^T), class sums CS_k = sum_{i in S_k} x_i   (d^2 h, N d)
 //   2. W y_k, W CS_k, R2_k = |S_k| W y_k - CS_k, W x_i          (N d^2)
 //   3. R1_i = sum_{k in labels(i)} (W x_i - y_k), the loss       (N d)
 //   4. dL/dx_i, dL/dy_k, G, the accuracy                         (2 N d^2)
@@ -29,6 +29,7 @@ namespace collapse {
 
 struct TeamWorkspaceLayout {
     std::size_t head = 0, head_gradient = 0;           // W, G: d*d
+    std::size_t head_transposed = 0;                   // W^T: d*d, for products whose threads run along W's columns
     std::size_t projected_labels = 0;                  // W y_k: K*d
     std::size_t class_sample_sum = 0;                  // CS_k: K*d
     std::size_t class_projected_sum = 0;               // W CS_k: K*d
@@ -46,6 +47,7 @@ struct TeamWorkspaceLayout {
         std::size_t next = 0;
         head = next; next += head_block;
         head_gradient = next; next += head_block;
+        head_transposed = next; next += head_block;
         projected_labels = next; next += dims.head_dim > 0 ? label_block : 0;
         class_sample_sum = next; next += label_block;
         class_projected_sum = next; next += dims.head_dim > 0 ? label_block : 0;
@@ -191,6 +193,7 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_head(const Team& team, const M
     const TeamWorkspaceLayout layout(dims);
     Real* head = buffers.resident + layout.head;
     Real* head_gradient = buffers.resident + layout.head_gradient;
+    Real* head_transposed = buffers.resident + layout.head_transposed;
     Real* projected_labels = buffers.resident + layout.projected_labels;
     Real* class_sample_sum = buffers.resident + layout.class_sample_sum;
     Real* class_projected_sum = buffers.resident + layout.class_projected_sum;
@@ -204,21 +207,27 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_head(const Team& team, const M
         Real sum = 0;
         for (int r = 0; r < head_dim; ++r) sum += head_B[a * head_dim + r] * head_A[r * dim + b];
         head[e] = sum;
+        head_transposed[b * dim + a] = sum;
     });
     team_class_sums(team, dims, samples, buffers.class_members, class_sample_sum);
     team.sync();
 
-    // 2. products with W (rows of W against rows of y, CS and x)
+    // 2. products with W: (W v)[a] = sum_b W^T[b][a] v[b]. Neighbouring
+    // threads take neighbouring a, so they read neighbouring entries of a W^T
+    // row (a W row would put them a row apart, all in one shared-memory bank).
+    const auto times_head = [&](const Real* vector, long a) {
+        Real sum = 0;
+        for (int b = 0; b < dim; ++b) sum += head_transposed[b * dim + a] * vector[b];
+        return sum;
+    };
     team_for(team, label_entries, [&](long e) {
         const long k = e / dim, a = e % dim;
-        const Real projected = row_dot(head + a * dim, labels + k * dim, dim);
+        const Real projected = times_head(labels + k * dim, a);
         projected_labels[e] = projected;
-        class_projected_sum[e] = row_dot(head + a * dim, class_sample_sum + k * dim, dim);
+        class_projected_sum[e] = times_head(class_sample_sum + k * dim, a);
         label_residual[e] = problem.label_degree[k] * projected - class_sample_sum[e];
     });
-    team_for(team, sample_entries, [&](long e) {
-        projection[e] = row_dot(head + (e % dim) * dim, samples + (e / dim) * dim, dim);
-    });
+    team_for(team, sample_entries, [&](long e) { projection[e] = times_head(samples + (e / dim) * dim, e % dim); });
     team.sync();
 
     // 3. R1 and the loss: each pair adds ||W x_i - y_k||^2 + ||W y_k - x_i||^2
