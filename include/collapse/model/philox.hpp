@@ -3,10 +3,10 @@
 // initial state can be made on any backend, in any order, without state.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 
 #include "collapse/model/hd.hpp"
+#include "collapse/model/portable_math.hpp"
 
 namespace collapse::philox {
 
@@ -66,17 +66,19 @@ public:
 
     COLLAPSE_HD std::uint32_t bits(std::uint64_t element) const { return block(element / 4).word[element % 4]; }
 
-    // Standard normals by Box-Muller on word pairs (0,1) and (2,3) of a block.
-    // Host-only in practice: device math libraries round log/cos differently,
-    // so initial states are always made on the host (docs/model.md).
-    double normal(std::uint64_t element) const {
+    // Standard normals by Box-Muller on word pairs (0,1) and (2,3) of a block:
+    // sqrt(-2 log u1) cos(2 pi u2) for even elements, sin for odd. log, sin
+    // and cos are portable_math.hpp's, made of correctly rounded operations
+    // only, so host and device return the same bits (SPEC §5).
+    COLLAPSE_HD double normal(std::uint64_t element) const {
         const Block random = block(element / 4);
         const int pair = static_cast<int>(element % 4) / 2;
-        const double uniform_open = (static_cast<double>(random.word[2 * pair]) + 1.0) * 0x1p-32; // (0, 1]
-        const double uniform_angle = static_cast<double>(random.word[2 * pair + 1]) * 0x1p-32;    // [0, 1)
-        const double radius = std::sqrt(-2.0 * std::log(uniform_open));
-        const double angle = 6.283185307179586476925286766559 * uniform_angle;
-        return (element % 2 == 0) ? radius * std::cos(angle) : radius * std::sin(angle);
+        const double uniform_open = (static_cast<double>(random.word[2 * pair]) + 1.0) * 0x1p-32; // (0, 1], exact
+        const double uniform_angle = static_cast<double>(random.word[2 * pair + 1]) * 0x1p-32;    // [0, 1), exact
+        const double radius = portable::sqrt(portable::mul(-2.0, portable::log(uniform_open)));
+        double sine, cosine;
+        portable::sincos_two_pi(uniform_angle, sine, cosine);
+        return portable::mul(radius, (element % 2 == 0) ? cosine : sine);
     }
 
     // Uniform integer in [0, bound) by multiply-shift; the bias is below
