@@ -114,6 +114,17 @@ void pack_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::in
     host.inputs.resize(sizes.inputs);
 
     const int max_head = spec.max_head_dim();
+    if (host.device_initial_states) {
+        host.master_seed = spec.master_seed;
+        host.seed_normals = seed_normals_layout(shape, max_head);
+        host.slot_seeds = slot_seed;
+        host.initial_tasks.resize(params.size());
+        host.state_stride = 0;
+        for (std::size_t b = 0; b < params.size(); ++b) {
+            host.initial_tasks[b] = initial_state_task(shape, params[b], host.tasks[b].state_offset, slot_of[b]);
+            host.state_stride = std::max<std::uint64_t>(host.state_stride, StateLayout(host.tasks[b].dims).size);
+        }
+    }
     std::vector<SeedDraws> draws(slot_seed.size());
     parallel_for(static_cast<std::int64_t>(slot_seed.size()), [&](std::int64_t e) {
         const auto slot = static_cast<std::size_t>(e);
@@ -130,7 +141,8 @@ void pack_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::in
         TrajectoryTask<Real>& task = host.tasks[b];
         task.inverse_pair_count = setup.problem().inverse_pair_count;
         task.settings = run_settings(spec, params[b], setup.reference_distance);
-        std::copy(setup.initial_state.begin(), setup.initial_state.end(), host.states.data() + task.state_offset);
+        if (!host.device_initial_states)
+            std::copy(setup.initial_state.begin(), setup.initial_state.end(), host.states.data() + task.state_offset);
         std::copy(setup.second_label.begin(), setup.second_label.end(), host.second_labels.data() + task.second_label_offset);
         std::copy(setup.label_degree.begin(), setup.label_degree.end(), host.label_degrees.data() + task.label_degree_offset);
         store_initial_head(spec, setup.dims, setup.initial_state.data(), b, out);
@@ -162,10 +174,13 @@ std::size_t device_bytes_per_trajectory(const SweepSpec& spec) {
                               std::max(WorkspaceLayout(dims).size, TeamWorkspaceLayout(dims).streamed_size) +
                               static_cast<std::size_t>(dims.classes) +
                               static_cast<std::size_t>(dims.samples) * static_cast<std::size_t>(dims.input_dim);
+    // Device-made initial states: one seed slot of normals per trajectory at most.
+    const std::size_t generation = seed_normals_layout(spec.shape, spec.max_head_dim()).size * sizeof(double) +
+                                   sizeof(InitialStateTask) + sizeof(std::int64_t);
     // Either kernel's pools (whichever is larger; class_member_entries ints for the team kernel).
     const std::size_t trace_points = record_steps(spec.integrator.max_steps, spec.output.record_points).size();
     return reals * real_size(spec) + (2 * static_cast<std::size_t>(dims.samples) + class_member_entries(dims)) * sizeof(int) +
-           4 * trace_points * sizeof(double) + sizeof(TrajectorySummary) + sizeof(TrajectoryTask<double>);
+           4 * trace_points * sizeof(double) + sizeof(TrajectorySummary) + sizeof(TrajectoryTask<double>) + generation;
 }
 
 std::size_t host_bytes_per_trajectory(const SweepSpec& spec) {

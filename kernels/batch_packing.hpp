@@ -12,6 +12,7 @@
 #include "collapse/config.hpp"
 #include "collapse/results.hpp"
 #include "collapse/sweep/grid.hpp"
+#include "initial_state_tasks.hpp"
 #include "pinned_buffer.hpp"
 #include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
@@ -46,6 +47,17 @@ struct HostBatch {
     PinnedBuffer<int> second_labels;
     PinnedBuffer<Real> label_degrees;
     PinnedBuffer<Real> inputs;
+
+    // Set before pack_batch: the device makes the initial states
+    // (initial_state_generation.hpp, bit-identical to make_trajectory's).
+    // pack_batch then fills the fields below instead of copying initial
+    // states into `states`, which only receives the final states.
+    bool device_initial_states = false;
+    std::uint64_t master_seed = 0;
+    SeedNormalsLayout seed_normals;
+    std::uint64_t state_stride = 0;       // largest state size of the batch
+    std::vector<std::int64_t> slot_seeds; // seed index of each seed slot
+    std::vector<InitialStateTask> initial_tasks;
 };
 
 // Validates the batch's parameters (std::invalid_argument, as the CPU

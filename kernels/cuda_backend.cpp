@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -100,10 +101,20 @@ private:
     void run_typed(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
                    HostBatch<Real>& host, BatchOutput& out) {
         COLLAPSE_CUDA_CHECK(cudaSetDevice(device_)); // the caller's thread may differ from the constructor's
+        // Initial states are made on the device (Thrust, initial_state_generation.hpp);
+        // COLLAPSE_CUDA_INITIAL_STATES=host makes and uploads them on the host instead.
+        host.device_initial_states = initial_states_on_device();
         pack_batch(spec, grid, flat_indices, host, out);
         runner_->run(host, spec.integrator.method, out);
         unpack_final_states(spec, host, out);
         theory::store_theory_diagnostics(spec, grid, out);
+    }
+
+    static bool initial_states_on_device() {
+        const char* value = std::getenv("COLLAPSE_CUDA_INITIAL_STATES");
+        if (value == nullptr || std::string(value).empty() || std::string(value) == "device") return true;
+        if (std::string(value) == "host") return false;
+        throw BackendError(std::string("COLLAPSE_CUDA_INITIAL_STATES must be device or host, not '") + value + "'");
     }
 
     int device_ = 0;

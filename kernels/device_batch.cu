@@ -13,6 +13,7 @@
 
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
+#include "initial_state_generation.hpp"
 #include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
 
@@ -66,6 +67,10 @@ struct DeviceBatchRunner::Buffers {
     DeviceBuffer<std::int64_t> record_steps;
     DeviceBuffer<double> label_distance, projected_distance, accuracy, loss;
     DeviceBuffer<TrajectorySummary> summaries;
+    // Device-made initial states (HostBatch::device_initial_states).
+    DeviceBuffer<std::int64_t> slot_seeds;
+    DeviceBuffer<InitialStateTask> initial_tasks;
+    DeviceBuffer<double> seed_normals;
 
     TypedPools<float>& pools(float*) { return single; }
     TypedPools<double>& pools(double*) { return double_precision; }
@@ -100,7 +105,18 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
     if (count == 0) return StatusCounts{};
     try {
         upload(pools.tasks, host.tasks.data(), count, stream_);
-        upload(pools.states, host.states.data(), host.sizes.states, stream_);
+        if (host.device_initial_states) {
+            // Thrust on the device, bit-identical to the host's make_trajectory.
+            upload(buffers.slot_seeds, host.slot_seeds.data(), host.slot_seeds.size(), stream_);
+            upload(buffers.initial_tasks, host.initial_tasks.data(), count, stream_);
+            buffers.seed_normals.resize(host.slot_seeds.size() * host.seed_normals.size);
+            pools.states.resize(host.sizes.states);
+            generate_initial_states(thrust::cuda::par.on(stream_), host.master_seed, buffers.slot_seeds.data(),
+                                    host.slot_seeds.size(), host.seed_normals, buffers.seed_normals.data(),
+                                    buffers.initial_tasks.data(), count, host.state_stride, pools.states.data());
+        } else {
+            upload(pools.states, host.states.data(), host.sizes.states, stream_);
+        }
         upload(pools.label_degrees, host.label_degrees.data(), host.sizes.label_degrees, stream_);
         upload(pools.inputs, host.inputs.data(), host.sizes.inputs, stream_);
         upload(buffers.primary_labels, host.primary_labels.data(), host.sizes.primary_labels, stream_);
