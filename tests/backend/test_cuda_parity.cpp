@@ -81,7 +81,8 @@ TEST_F(CudaBackendTest, ProjectedMetricWithoutEarlyStopMatchesTheCpuBackend) {
 }
 
 TEST_F(CudaBackendTest, InitialHeadIsTheCpuBackendsBitForBit) {
-    // Initial states come from the same host setup code on both backends.
+    // The saved head and D_ref come from the same host setup code on both backends
+    // (the states themselves are made on the device; InitialStateGeneration.* checks them).
     const SweepSpec spec = mixed_spec(Precision::float32, IntegratorMethod::gd);
     const auto cpu = make_cpu_backend(1);
     const auto expected = run_grid(*cpu, spec, 64), actual = run_grid(*cuda_, spec, 64);
