@@ -1,6 +1,7 @@
-// SPEC §5 on the GPU: results do not depend on the batch size or the batch
-// composition. Each trajectory is one thread running the same code, so the
-// outputs must agree bit for bit.
+// SPEC §5 on the GPU: results do not depend on the batch size, the batch
+// composition or the order in which lanes are refilled. Each trajectory runs
+// the same code on one thread or one block of fixed size, whatever the batch,
+// so the outputs must agree bit for bit.
 #include <gtest/gtest.h>
 
 #include "backend_test_support.hpp"

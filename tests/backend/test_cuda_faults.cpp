@@ -1,0 +1,51 @@
+// A fault inside a kernel must surface as a BackendError that names the
+// kernel and the CUDA error, never as a silently wrong result. Needs a GPU.
+// A device fault poisons the CUDA context for the rest of the process, so
+// each case corrupts one task on purpose and then only checks the error;
+// ctest runs every test in its own process (gtest_discover_tests).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "backend_test_support.hpp"
+#include "batch_packing.hpp"
+#include "collapse/sweep/grid.hpp"
+#include "device_batch.hpp"
+
+namespace collapse::testing {
+namespace {
+
+class CudaFaults : public ::testing::TestWithParam<cuda::KernelChoice> {};
+
+TEST_P(CudaFaults, AnIllegalAddressInTheKernelBecomesABackendError) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) GTEST_SKIP() << "no CUDA device";
+    cudaDeviceProp properties{};
+    ASSERT_EQ(cudaGetDeviceProperties(&properties, 0), cudaSuccess);
+    const SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
+    const Grid grid(spec);
+    const std::vector<std::int64_t> indices{0, 1, 2, 3};
+    cuda::HostBatch<double> host(cuda::HostMemory::pageable);
+    BatchOutput out;
+    cuda::pack_batch(spec, grid, indices, host, out);
+    host.tasks[2].state_offset = std::size_t{1} << 40; // a terabyte past the state pool
+    if (GetParam() == cuda::KernelChoice::team) cuda::allow_team_shared_memory(properties.sharedMemPerBlockOptin);
+    cuda::DeviceBatchRunner runner(properties.multiProcessorCount, properties.sharedMemPerBlockOptin, GetParam());
+    try {
+        runner.run(host, spec.integrator.method, out);
+        FAIL() << "a kernel reading far outside its pools returned normally";
+    } catch (const BackendError& error) {
+        const std::string message = error.what();
+        EXPECT_NE(message.find(GetParam() == cuda::KernelChoice::team ? "integrate_trajectories_team"
+                                                                       : "integrate_trajectories kernel"),
+                  std::string::npos)
+            << message;
+        EXPECT_NE(message.find("cudaError"), std::string::npos) << message;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, CudaFaults, ::testing::Values(cuda::KernelChoice::thread, cuda::KernelChoice::team),
+                         [](const auto& param_info) { return param_info.param == cuda::KernelChoice::team ? "team" : "thread"; });
+
+} // namespace
+} // namespace collapse::testing
