@@ -1,0 +1,134 @@
+// The lockstep integration of one batch (docs/cuda-backend.md, "Large
+// states: lockstep cuBLAS path"), written once and generic over where it
+// runs: `policy` is a Thrust execution policy (thrust::host in the tests,
+// thrust::cuda::par.on(stream) on the device) for the elementwise passes
+// (lockstep_functors.hpp), and `gemm` a batched matrix product
+// (lockstep::CpuBatchedGemm, cuda::CublasBatchedGemm) for the products.
+// Every array of `v` must live where `policy` and `gemm` run.
+#pragma once
+
+#include <thrust/count.h>
+#include <thrust/fill.h>
+#include <thrust/for_each.h>
+#include <thrust/iterator/counting_iterator.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "collapse/lockstep/batched_gemm.hpp"
+#include "collapse/lockstep/lockstep_functors.hpp"
+
+namespace collapse::lockstep {
+
+// Trajectories still running are counted (a device-to-host read) every
+// `poll_interval` steps; the loop ends when none is. Stopped trajectories
+// are frozen by the masked update, so polling less often changes no result.
+struct LockstepOptions {
+    int poll_interval = 16;
+};
+
+namespace detail {
+
+template <class Policy, class Functor>
+void for_each_index(const Policy& policy, std::int64_t count, const Functor& functor) {
+    if (count <= 0) return;
+    thrust::for_each(policy, thrust::counting_iterator<std::int64_t>(0), thrust::counting_iterator<std::int64_t>(count),
+                     functor);
+}
+
+// C = alpha op(A) op(B) + beta C over the batch, with fixed per-trajectory strides.
+template <class Real>
+GemmBatch<Real> product(std::int64_t batch, GemmOp op_a, GemmOp op_b, int m, int n, int k, const Real* a, int ld_a,
+                        std::int64_t stride_a, const Real* b, int ld_b, std::int64_t stride_b, Real beta, Real* c,
+                        int ld_c, std::int64_t stride_c) {
+    GemmBatch<Real> g;
+    g.op_a = op_a;
+    g.op_b = op_b;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.alpha = Real(1);
+    g.a = a;
+    g.ld_a = ld_a;
+    g.stride_a = stride_a;
+    g.b = b;
+    g.ld_b = ld_b;
+    g.stride_b = stride_b;
+    g.beta = beta;
+    g.c = c;
+    g.ld_c = ld_c;
+    g.stride_c = stride_c;
+    g.count = static_cast<int>(batch);
+    return g;
+}
+
+} // namespace detail
+
+// One evaluation of the loss terms and the (M-scaled) gradients at the
+// current state of every trajectory of the batch, active or not.
+// Ten batched products (six when no trajectory has a head) and four
+// elementwise passes; docs/cuda-backend.md counts the FLOPs.
+template <class Real, class Policy, class Gemm>
+void evaluate_lockstep(const Policy& policy, const Gemm& gemm, const LockstepView<Real>& v) {
+    using detail::product;
+    const LockstepShape& s = v.shape;
+    const std::int64_t B = s.batch;
+    const int N = s.samples, K = s.classes, d = s.dim, H = s.head;
+    const GemmOp none = GemmOp::none, transpose = GemmOp::transpose;
+    const std::int64_t xs = s.x_size(), ys = s.y_size(), as = s.a_size(), ws = s.w_size();
+
+    // W = B A (d x H times H x d); identity for plain trajectories.
+    if (H > 0) gemm(product<Real>(B, none, none, d, d, H, v.head_b, H, as, v.head_a, d, as, Real(0), v.w, d, ws));
+    detail::for_each_index(policy, B * ws, PlainHeadIdentity<Real>{v});
+    // Rows W x_i and W y_k: X W^T, Y W^T.
+    gemm(product<Real>(B, none, transpose, N, d, d, v.x, d, xs, v.w, d, ws, Real(0), v.projected_x, d, xs));
+    gemm(product<Real>(B, none, transpose, K, d, d, v.y, d, ys, v.w, d, ws, Real(0), v.projected_y, d, ys));
+    // Class sums CS_k, and W CS_k for the target pull without stop-gradient.
+    detail::for_each_index(policy, B * ys, ClassSums<Real>{v});
+    if (H > 0) gemm(product<Real>(B, none, transpose, K, d, d, v.class_sum, d, ys, v.w, d, ws, Real(0), v.projected_sum, d, ys));
+    // R1_i, -(1-s) Q_i, loss and accuracy terms; R2_k, -(1-s) P_k.
+    detail::for_each_index(policy, B * N, SampleResiduals<Real>{v});
+    detail::for_each_index(policy, B * ys, LabelResiduals<Real>{v});
+    // M dL/dx_i = W^T R1_i - (1-s) Q_i: rows of R1 W, added to what is there.
+    gemm(product<Real>(B, none, none, N, d, d, v.residual_x, d, xs, v.w, d, ws, Real(1), v.gradient_x, d, xs));
+    gemm(product<Real>(B, none, none, K, d, d, v.residual_y, d, ys, v.w, d, ws, Real(1), v.gradient_y, d, ys));
+    if (H == 0) return;
+    // M dL/dW = R1^T X + R2^T Y; then M dL/dA = B^T (M dL/dW), M dL/dB = (M dL/dW) A^T.
+    gemm(product<Real>(B, transpose, none, d, d, N, v.residual_x, d, xs, v.x, d, xs, Real(0), v.gradient_w, d, ws));
+    gemm(product<Real>(B, transpose, none, d, d, K, v.residual_y, d, ys, v.y, d, ys, Real(1), v.gradient_w, d, ws));
+    gemm(product<Real>(B, transpose, none, H, d, d, v.head_b, H, as, v.gradient_w, d, ws, Real(0), v.gradient_a, d, as));
+    gemm(product<Real>(B, none, transpose, d, H, d, v.gradient_w, d, ws, v.head_a, d, as, Real(0), v.gradient_b, H, as));
+}
+
+// Integrates every trajectory of the batch with gradient descent, from the
+// states in `pool` (per-trajectory StateLayout at each task's pool_offset)
+// to its stopping step, and writes the final states back into `pool`,
+// traces into v.label_distance & co. (NaN after the stopping step) and
+// summaries into v.summaries. Returns the number of steps the batch ran.
+template <class Real, class Policy, class Gemm>
+std::int64_t run_lockstep(const Policy& policy, const Gemm& gemm, const LockstepView<Real>& v, Real* pool,
+                          std::int64_t max_steps, const LockstepOptions& options = {}) {
+    const LockstepShape& s = v.shape;
+    if (s.batch == 0) return 0;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const std::int64_t traces = s.batch * s.record_count;
+    for (double* trace : {v.label_distance, v.projected_distance, v.accuracy, v.loss})
+        if (traces > 0) thrust::fill(policy, trace, trace + traces, nan);
+    detail::for_each_index(policy, s.batch * s.state_size(), TransferState<Real>{v, pool, true});
+    detail::for_each_index(policy, s.batch, StartWatch<Real>{v});
+    std::int64_t step = 0;
+    for (;; ++step) {
+        evaluate_lockstep(policy, gemm, v);
+        detail::for_each_index(policy, s.batch, WatchStep<Real>{v, step});
+        if (step >= max_steps) break; // every trajectory stops at max_steps
+        if (options.poll_interval > 0 && (step + 1) % options.poll_interval == 0 &&
+            thrust::count_if(policy, v.watch, v.watch + s.batch, IsActive{}) == 0)
+            break;
+        detail::for_each_index(policy, s.batch * s.state_size(), UpdateState<Real>{v});
+    }
+    detail::for_each_index(policy, s.batch * s.state_size(), TransferState<Real>{v, pool, false});
+    return step;
+}
+
+} // namespace collapse::lockstep

@@ -1,0 +1,190 @@
+// CUDA builds only, no device needed: the lockstep path for large states
+// (kernels/lockstep/, docs/cuda-backend.md "Large states: lockstep cuBLAS
+// path") run on the CPU, with thrust::host for the elementwise passes and
+// the plain-loop CpuBatchedGemm for the products, between the CUDA backend's
+// own packing and unpacking. Against the CPU backend: float64 within 1e-9,
+// float32 statuses; zero-padding of the head exact; results independent of
+// the batch. Also the row-major -> cuBLAS column-major argument translation
+// and the size rule. What it cannot check is the cuBLAS call itself
+// (test_lockstep_gpu.cpp does, on a GPU).
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <vector>
+
+#include "backend_test_support.hpp"
+#include "batch_packing.hpp"
+#include "collapse/lockstep/batched_gemm.hpp"
+#include "collapse/lockstep/lockstep_layout.hpp"
+#include "collapse/sweep/grid.hpp"
+#include "lockstep/lockstep_batch.hpp"
+
+namespace collapse::testing {
+namespace {
+
+// A Backend whose run_batch is the CUDA backend's with the lockstep path on the host.
+class HostLockstepBackend final : public Backend {
+public:
+    explicit HostLockstepBackend(int poll_interval = 16) { options_.poll_interval = poll_interval; }
+    std::string name() const override { return "cuda-lockstep-host"; }
+    std::string device_name() const override { return "host"; }
+    std::int64_t default_batch_size(const SweepSpec&) const override { return 64; }
+
+    void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
+                   BatchOutput& out) override {
+        if (spec.integrator.precision == Precision::float32) run_typed<float>(spec, grid, flat_indices, out);
+        else run_typed<double>(spec, grid, flat_indices, out);
+    }
+
+private:
+    template <class Real>
+    void run_typed(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
+                   BatchOutput& out) {
+        cuda::HostBatch<Real> host(cuda::HostMemory::pageable);
+        cuda::pack_batch(spec, grid, flat_indices, host, out);
+        for (TrajectorySummary& summary : out.summary) summary = TrajectorySummary{}; // must be written
+        lockstep::run_lockstep_on_host(host, spec.integrator.method, out, lockstep::CpuBatchedGemm{}, options_);
+        cuda::unpack_final_states(spec, host, out);
+    }
+
+    lockstep::LockstepOptions options_;
+};
+
+std::set<TrajectoryStatus> statuses_of(const std::map<std::int64_t, BatchOutput>& results) {
+    std::set<TrajectoryStatus> statuses;
+    for (const auto& [flat, output] : results) statuses.insert(output.summary[0].status);
+    return statuses;
+}
+
+TEST(LockstepHost, Float64MatchesTheCpuBackend) {
+    const SweepSpec spec = parity_spec(Precision::float64, IntegratorMethod::gd);
+    const auto cpu = make_cpu_backend(1);
+    HostLockstepBackend lockstep;
+    const auto expected = run_grid(*cpu, spec, 64);
+    EXPECT_EQ(statuses_of(expected).size(), 3u) << "the grid should have stable, collapsed and diverged trajectories";
+    // One batch mixes h = 0 and 3, both stop-gradient settings, f and lr.
+    expect_close_results(expected, run_grid(lockstep, spec, 144), 1e-9);
+}
+
+TEST(LockstepHost, Float32HasTheCpuStatuses) {
+    const SweepSpec spec = parity_spec(Precision::float32, IntegratorMethod::gd);
+    const auto cpu = make_cpu_backend(1);
+    HostLockstepBackend lockstep;
+    expect_same_statuses(run_grid(*cpu, spec, 64), run_grid(lockstep, spec, 64), 0.01);
+}
+
+// The projected metric without early stop: trajectories keep running past
+// their collapse, and the projected distance drives the event.
+TEST(LockstepHost, ProjectedMetricWithoutEarlyStopMatchesTheCpuBackend) {
+    SweepSpec spec = parity_spec(Precision::float64, IntegratorMethod::gd);
+    spec.collapse.metric = CollapseMetric::projected;
+    spec.collapse.stop_on_collapse = false;
+    spec.integrator.max_steps = 600;
+    const auto cpu = make_cpu_backend(1);
+    HostLockstepBackend lockstep;
+    expect_close_results(run_grid(*cpu, spec, 64), run_grid(lockstep, spec, 64), 1e-9);
+}
+
+// h = 2 in a batch padded to h_max = 8 gives the bits it gives alone.
+TEST(LockstepHost, ZeroPaddedHeadIsExact) {
+    SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
+    spec.axes[1].values = {0, 2, 8};
+    HostLockstepBackend lockstep;
+    const auto together = run_grid(lockstep, spec, 1000); // every batch padded to 8
+    const auto alone = run_grid(lockstep, spec, 1);       // each trajectory at its own width
+    expect_bit_identical(alone, together);
+}
+
+// Batch size, composition and the polling interval change no bit.
+TEST(LockstepHost, ResultsDependOnNeitherBatchNorPolling) {
+    for (Precision precision : {Precision::float64, Precision::float32}) {
+        const SweepSpec spec = mixed_spec(precision, IntegratorMethod::gd);
+        HostLockstepBackend lockstep, every_step(1), never(0);
+        const auto expected = run_grid(lockstep, spec, 64);
+        expect_bit_identical(expected, run_grid(lockstep, spec, 7));
+        expect_bit_identical(expected, run_grid(every_step, spec, 13));
+        expect_bit_identical(expected, run_grid(never, spec, 64));
+    }
+}
+
+TEST(LockstepHost, RefusesWhatItDoesNotRun) {
+    const SweepSpec spec = teacher_student_spec(Precision::float64);
+    const Grid grid(spec);
+    const std::vector<std::int64_t> flat = {0, 1};
+    cuda::HostBatch<double> host(cuda::HostMemory::pageable);
+    BatchOutput out;
+    cuda::pack_batch(spec, grid, flat, host, out);
+    EXPECT_FALSE(lockstep::lockstep_supports(host, IntegratorMethod::gd));
+    EXPECT_THROW(lockstep::run_lockstep_on_host(host, IntegratorMethod::gd, out), std::invalid_argument);
+}
+
+// A column-major strided-batched GEMM with cuBLAS's argument meaning.
+template <class Real>
+void column_major_reference(const lockstep::ColumnMajorGemm<Real>& g) {
+    for (int i = 0; i < g.count; ++i)
+        for (int row = 0; row < g.m; ++row)
+            for (int col = 0; col < g.n; ++col) {
+                Real sum = 0;
+                for (int p = 0; p < g.k; ++p) {
+                    const Real* a = g.first + i * g.stride_first;
+                    const Real* b = g.second + i * g.stride_second;
+                    const Real a_value = g.transpose_first ? a[p + row * g.ld_first] : a[row + p * g.ld_first];
+                    const Real b_value = g.transpose_second ? b[col + p * g.ld_second] : b[p + col * g.ld_second];
+                    sum += a_value * b_value;
+                }
+                Real& out = g.c[i * g.stride_c + row + col * g.ld_c];
+                out = g.beta == Real(0) ? g.alpha * sum : g.alpha * sum + g.beta * out;
+            }
+}
+
+// The translation handed to cuBLAS computes what the row-major reference does.
+TEST(LockstepGemm, ColumnMajorTranslationMatchesTheRowMajorReference) {
+    std::mt19937 random(7);
+    std::uniform_int_distribution<int> small(-3, 3);
+    auto fill = [&](std::vector<double>& values) {
+        for (double& value : values) value = small(random);
+    };
+    using lockstep::GemmOp;
+    for (GemmOp op_a : {GemmOp::none, GemmOp::transpose})
+        for (GemmOp op_b : {GemmOp::none, GemmOp::transpose})
+            for (double beta : {0.0, 1.0}) {
+                const int m = 3, n = 5, k = 4, count = 3;
+                lockstep::GemmBatch<double> g;
+                g.op_a = op_a, g.op_b = op_b, g.m = m, g.n = n, g.k = k, g.alpha = 0.5, g.beta = beta, g.count = count;
+                g.ld_a = op_a == GemmOp::none ? k + 1 : m + 2; // padded rows
+                g.ld_b = op_b == GemmOp::none ? n : k + 3;
+                g.ld_c = n + 1;
+                g.stride_a = (op_a == GemmOp::none ? m : k) * g.ld_a + 2;
+                g.stride_b = (op_b == GemmOp::none ? k : n) * g.ld_b + 1;
+                g.stride_c = m * g.ld_c + 3;
+                std::vector<double> a(static_cast<std::size_t>(count * g.stride_a)),
+                    b(static_cast<std::size_t>(count * g.stride_b)), c(static_cast<std::size_t>(count * g.stride_c));
+                fill(a), fill(b), fill(c);
+                std::vector<double> c_column_major = c;
+                g.a = a.data(), g.b = b.data(), g.c = c.data();
+                lockstep::CpuBatchedGemm{}(g);
+                lockstep::GemmBatch<double> h = g;
+                h.c = c_column_major.data();
+                column_major_reference(lockstep::to_column_major(h));
+                EXPECT_EQ(c, c_column_major) << "op_a " << int(op_a) << " op_b " << int(op_b) << " beta " << beta;
+            }
+}
+
+TEST(LockstepSelection, LargeStatesTakeTheLockstepPath) {
+    const std::size_t h100_block = 227 * 1024;
+    const TrajectoryDims large{10, 10000, 64, 64, 0};
+    EXPECT_TRUE(lockstep::prefer_lockstep(large, Precision::float32, IntegratorMethod::gd, h100_block));
+    // Medium (K = 10, N = 1000, d = h = 32): 134 KiB in float32 fits, 268 KiB in float64 does not.
+    const TrajectoryDims medium{10, 1000, 32, 32, 0};
+    EXPECT_FALSE(lockstep::prefer_lockstep(medium, Precision::float32, IntegratorMethod::gd, h100_block));
+    EXPECT_TRUE(lockstep::prefer_lockstep(medium, Precision::float64, IntegratorMethod::gd, h100_block));
+    EXPECT_FALSE(lockstep::prefer_lockstep(medium, Precision::float64, IntegratorMethod::gd, h100_block, 4.0));
+    // Not supported there: rk4 and teacher_student keep the kernels.
+    EXPECT_FALSE(lockstep::prefer_lockstep(large, Precision::float32, IntegratorMethod::rk4, h100_block));
+    const TrajectoryDims teacher{10, 10000, 64, 64, 100};
+    EXPECT_FALSE(lockstep::prefer_lockstep(teacher, Precision::float32, IntegratorMethod::gd, h100_block));
+}
+
+} // namespace
+} // namespace collapse::testing
