@@ -113,7 +113,8 @@ std::int64_t run_lockstep(const Policy& policy, const Gemm& gemm, const Lockstep
     if (s.batch == 0) return 0;
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const std::int64_t traces = s.batch * s.record_count;
-    for (double* trace : {v.label_distance, v.projected_distance, v.accuracy, v.loss})
+    double* const all_traces[] = {v.label_distance, v.projected_distance, v.accuracy, v.loss};
+    for (double* trace : all_traces)
         if (traces > 0) thrust::fill(policy, trace, trace + traces, nan);
     detail::for_each_index(policy, s.batch * s.state_size(), TransferState<Real>{v, pool, true});
     detail::for_each_index(policy, s.batch, StartWatch<Real>{v});

@@ -108,10 +108,12 @@ struct LockstepArrays {
     void resize(const LockstepShape& shape) {
         const LockstepSizes z(shape);
         auto n = [](std::int64_t count) { return static_cast<std::size_t>(count); };
-        for (Buffer<Real>* buffer : {&x, &projected_x, &residual_x, &gradient_x}) buffer->resize(n(z.per_sample_block));
-        for (Buffer<Real>* buffer : {&y, &projected_y, &class_sum, &projected_sum, &residual_y, &gradient_y})
-            buffer->resize(n(z.per_label_block));
-        for (Buffer<Real>* buffer : {&head_a, &head_b, &gradient_a, &gradient_b}) buffer->resize(n(z.head_a));
+        Buffer<Real>* const sample_blocks[] = {&x, &projected_x, &residual_x, &gradient_x};
+        Buffer<Real>* const label_blocks[] = {&y, &projected_y, &class_sum, &projected_sum, &residual_y, &gradient_y};
+        Buffer<Real>* const head_blocks[] = {&head_a, &head_b, &gradient_a, &gradient_b};
+        for (Buffer<Real>* buffer : sample_blocks) buffer->resize(n(z.per_sample_block));
+        for (Buffer<Real>* buffer : label_blocks) buffer->resize(n(z.per_label_block));
+        for (Buffer<Real>* buffer : head_blocks) buffer->resize(n(z.head_a));
         w.resize(n(z.head_w));
         gradient_w.resize(n(z.head_w));
         sample_loss.resize(n(z.samples));

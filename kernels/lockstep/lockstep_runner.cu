@@ -1,0 +1,194 @@
+#include "lockstep/lockstep_runner.hpp"
+
+#include <thrust/execution_policy.h>
+#include <thrust/system_error.h>
+#include <thrust/transform_reduce.h>
+
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "collapse/lockstep/lockstep_layout.hpp"
+#include "cuda_check.hpp"
+#include "device_buffer.hpp"
+#include "initial_state_generation.hpp"
+#include "lockstep/cublas_gemm.hpp"
+#include "lockstep/lockstep_algorithm.hpp"
+#include "lockstep/lockstep_batch.hpp"
+
+namespace collapse::cuda {
+namespace {
+
+template <class Real>
+struct LockstepPools {
+    lockstep::LockstepArrays<Real, DeviceBuffer> arrays;
+    DeviceBuffer<lockstep::LockstepTask<Real>> tasks;
+    DeviceBuffer<Real> label_degree, pool;
+};
+
+struct CountLockstepStatus {
+    __host__ __device__ StatusCounts operator()(const TrajectorySummary& summary) const {
+        StatusCounts counts;
+        const int index = static_cast<int>(summary.status) + 1;
+        if (index >= 0 && index < 4) counts.by_status[index] = 1;
+        return counts;
+    }
+};
+
+struct AddLockstepCounts {
+    __host__ __device__ StatusCounts operator()(const StatusCounts& a, const StatusCounts& b) const {
+        StatusCounts sum;
+        for (int s = 0; s < 4; ++s) sum.by_status[s] = a.by_status[s] + b.by_status[s];
+        return sum;
+    }
+};
+
+template <class T>
+void upload(DeviceBuffer<T>& device, const T* host, std::size_t count, cudaStream_t stream) {
+    device.resize(count);
+    if (count > 0)
+        COLLAPSE_CUDA_CHECK(cudaMemcpyAsync(device.data(), host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
+}
+
+template <class T>
+void download(T* host, const T* device, std::size_t count, cudaStream_t stream) {
+    if (count > 0) COLLAPSE_CUDA_CHECK(cudaMemcpyAsync(host, device, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
+}
+
+} // namespace
+
+struct LockstepRunner::Buffers {
+    explicit Buffers(cudaStream_t stream) : gemm(stream) {}
+    CublasBatchedGemm gemm;
+    LockstepPools<float> single;
+    LockstepPools<double> double_precision;
+    DeviceBuffer<int> primary_label, second_label, member_offset, members;
+    DeviceBuffer<std::int64_t> record_steps, slot_seeds;
+    DeviceBuffer<double> label_distance, projected_distance, accuracy, loss, seed_normals;
+    DeviceBuffer<TrajectorySummary> summaries;
+    DeviceBuffer<InitialStateTask> initial_tasks;
+
+    LockstepPools<float>& pools(float*) { return single; }
+    LockstepPools<double>& pools(double*) { return double_precision; }
+};
+
+LockstepChoice lockstep_choice_from_environment() {
+    const char* value = std::getenv("COLLAPSE_CUDA_LOCKSTEP");
+    if (value == nullptr || std::string(value).empty() || std::string(value) == "auto") return LockstepChoice::automatic;
+    if (std::string(value) == "on") return LockstepChoice::on;
+    if (std::string(value) == "off") return LockstepChoice::off;
+    throw BackendError(std::string("COLLAPSE_CUDA_LOCKSTEP must be auto, on or off, not '") + value + "'");
+}
+
+template <class Real>
+bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, std::size_t shared_memory_bytes_per_block,
+                  LockstepChoice choice) {
+    if (choice == LockstepChoice::off || host.count == 0 || !lockstep::lockstep_supports(host, method)) return false;
+    if (choice == LockstepChoice::on) return true;
+    TrajectoryDims widest = host.tasks[0].dims;
+    for (std::int64_t b = 0; b < host.count; ++b)
+        widest.head_dim = std::max(widest.head_dim, host.tasks[static_cast<std::size_t>(b)].dims.head_dim);
+    const Precision precision = sizeof(Real) == sizeof(float) ? Precision::float32 : Precision::float64;
+    return lockstep::prefer_lockstep(widest, precision, method, shared_memory_bytes_per_block);
+}
+
+LockstepRunner::LockstepRunner() {
+    COLLAPSE_CUDA_CHECK(cudaStreamCreate(&stream_));
+    try {
+        buffers_ = std::make_unique<Buffers>(stream_);
+    } catch (...) {
+        (void)cudaStreamDestroy(stream_);
+        throw;
+    }
+}
+
+LockstepRunner::~LockstepRunner() {
+    buffers_.reset();
+    if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
+}
+
+template <class Real>
+StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out) {
+    Buffers& buffers = *buffers_;
+    LockstepPools<Real>& pools = buffers.pools(static_cast<Real*>(nullptr));
+    const lockstep::LockstepProblem<Real> problem = lockstep::make_lockstep_problem(host, method);
+    const lockstep::LockstepShape& shape = problem.shape;
+    const auto count = static_cast<std::size_t>(host.count);
+    if (count == 0) return StatusCounts{};
+    const auto policy = thrust::cuda::par.on(stream_);
+    try {
+        if (host.device_initial_states) {
+            upload(buffers.slot_seeds, host.slot_seeds.data(), host.slot_seeds.size(), stream_);
+            upload(buffers.initial_tasks, host.initial_tasks.data(), count, stream_);
+            buffers.seed_normals.resize(host.slot_seeds.size() * host.seed_normals.size);
+            pools.pool.resize(host.sizes.states);
+            generate_initial_states(policy, host.master_seed, buffers.slot_seeds.data(), host.slot_seeds.size(),
+                                    host.seed_normals, buffers.seed_normals.data(), buffers.initial_tasks.data(), count,
+                                    host.state_stride, pools.pool.data());
+        } else {
+            upload(pools.pool, host.states.data(), host.sizes.states, stream_);
+        }
+        upload(pools.tasks, problem.tasks.data(), problem.tasks.size(), stream_);
+        upload(pools.label_degree, problem.label_degree.data(), problem.label_degree.size(), stream_);
+        upload(buffers.primary_label, problem.primary_label.data(), problem.primary_label.size(), stream_);
+        upload(buffers.second_label, problem.second_label.data(), problem.second_label.size(), stream_);
+        upload(buffers.member_offset, problem.member_offset.data(), problem.member_offset.size(), stream_);
+        upload(buffers.members, problem.members.data(), problem.members.size(), stream_);
+        upload(buffers.record_steps, host.record_steps.data(), host.record_steps.size(), stream_);
+        const std::size_t trace_size = count * host.record_steps.size();
+        DeviceBuffer<double>* const traces[] = {&buffers.label_distance, &buffers.projected_distance, &buffers.accuracy,
+                                                &buffers.loss};
+        for (DeviceBuffer<double>* trace : traces) trace->resize(trace_size);
+        buffers.summaries.resize(count);
+        pools.arrays.resize(shape);
+
+        lockstep::LockstepView<Real> v;
+        v.shape = shape;
+        v.tasks = pools.tasks.data();
+        v.primary_label = buffers.primary_label.data();
+        v.second_label = buffers.second_label.data();
+        v.label_degree = pools.label_degree.data();
+        v.member_offset = buffers.member_offset.data();
+        v.members = buffers.members.data();
+        pools.arrays.bind(v);
+        v.record_steps = buffers.record_steps.data();
+        v.label_distance = buffers.label_distance.data();
+        v.projected_distance = buffers.projected_distance.data();
+        v.accuracy = buffers.accuracy.data();
+        v.loss = buffers.loss.data();
+        v.summaries = buffers.summaries.data();
+        lockstep::run_lockstep(policy, buffers.gemm, v, pools.pool.data(), problem.tasks[0].settings.max_steps);
+        check_cuda(cudaStreamSynchronize(stream_), "lockstep batch (cudaStreamSynchronize after the step loop)",
+                   __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
+
+        const StatusCounts counts = thrust::transform_reduce(policy, buffers.summaries.data(), buffers.summaries.end(),
+                                                             CountLockstepStatus{}, StatusCounts{}, AddLockstepCounts{});
+        if (counts.of(TrajectoryStatus::not_run) != 0 ||
+            counts.of(TrajectoryStatus::stable) + counts.of(TrajectoryStatus::collapsed) +
+                    counts.of(TrajectoryStatus::diverged) != host.count)
+            throw BackendError("the lockstep path left " + std::to_string(counts.of(TrajectoryStatus::not_run)) + " of " +
+                               std::to_string(host.count) + " trajectories without a status");
+        download(host.states.data(), pools.pool.data(), host.sizes.states, stream_);
+        download(out.label_distance_trace.data(), buffers.label_distance.data(), trace_size, stream_);
+        download(out.projected_distance_trace.data(), buffers.projected_distance.data(), trace_size, stream_);
+        download(out.accuracy_trace.data(), buffers.accuracy.data(), trace_size, stream_);
+        download(out.loss_trace.data(), buffers.loss.data(), trace_size, stream_);
+        download(out.summary.data(), buffers.summaries.data(), count, stream_);
+        COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+        return counts;
+    } catch (const BackendError&) {
+        throw;
+    } catch (const thrust::system_error& error) {
+        throw BackendError(std::string("CUDA error in a Thrust call of the lockstep path: ") + error.what());
+    } catch (const std::bad_alloc&) {
+        throw BackendError("out of device memory for a lockstep batch of " + std::to_string(count) +
+                           " trajectories; use a smaller --batch-size");
+    }
+}
+
+template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, std::size_t, LockstepChoice);
+template bool use_lockstep<double>(const HostBatch<double>&, IntegratorMethod, std::size_t, LockstepChoice);
+template StatusCounts LockstepRunner::run<float>(HostBatch<float>&, IntegratorMethod, BatchOutput&);
+template StatusCounts LockstepRunner::run<double>(HostBatch<double>&, IntegratorMethod, BatchOutput&);
+
+} // namespace collapse::cuda

@@ -1,0 +1,57 @@
+// The lockstep path on the device (docs/cuda-backend.md, "Large states:
+// lockstep cuBLAS path"): a drop-in alternative to DeviceBatchRunner::run
+// for batches whose per-trajectory state outgrows a block's shared memory.
+// The step loop is lockstep::run_lockstep (lockstep_algorithm.hpp) with
+// thrust::cuda::par.on(stream) and cuBLAS strided-batched GEMMs.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <memory>
+
+#include "batch_packing.hpp"
+#include "collapse/results.hpp"
+#include "device_batch.hpp"
+
+namespace collapse::cuda {
+
+// COLLAPSE_CUDA_LOCKSTEP: auto (the size rule, lockstep::prefer_lockstep),
+// on (whenever the batch is supported: gd, embedding kind) or off.
+enum class LockstepChoice { automatic, on, off };
+LockstepChoice lockstep_choice_from_environment();
+
+// Whether this batch runs on the lockstep path: supported (gd, embedding
+// kind) and, for `automatic`, one trajectory's state at the batch's widest
+// head larger than `shared_memory_bytes_per_block`.
+template <class Real>
+bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, std::size_t shared_memory_bytes_per_block,
+                  LockstepChoice choice);
+
+class LockstepRunner {
+public:
+    LockstepRunner(); // on the current device; throws BackendError
+    ~LockstepRunner();
+    LockstepRunner(const LockstepRunner&) = delete;
+    LockstepRunner& operator=(const LockstepRunner&) = delete;
+
+    // As DeviceBatchRunner::run: uploads `host` (or makes its initial states
+    // on the device), integrates every trajectory, checks each got a status,
+    // copies traces and summaries into `out` and final states into
+    // host.states. Throws BackendError on CUDA/cuBLAS failures and
+    // std::invalid_argument for a batch the path does not run.
+    template <class Real>
+    StatusCounts run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out);
+
+private:
+    struct Buffers; // device arrays, grow-only across batches
+    std::unique_ptr<Buffers> buffers_;
+    cudaStream_t stream_ = nullptr;
+};
+
+extern template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, std::size_t, LockstepChoice);
+extern template bool use_lockstep<double>(const HostBatch<double>&, IntegratorMethod, std::size_t, LockstepChoice);
+extern template StatusCounts LockstepRunner::run<float>(HostBatch<float>&, IntegratorMethod, BatchOutput&);
+extern template StatusCounts LockstepRunner::run<double>(HostBatch<double>&, IntegratorMethod, BatchOutput&);
+
+} // namespace collapse::cuda
