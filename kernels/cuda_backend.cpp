@@ -14,6 +14,7 @@
 #include "collapse/theory/diagnostics.hpp"
 #include "cuda_check.hpp"
 #include "device_batch.hpp"
+#include "lockstep/lockstep_runner.hpp"
 #include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
 
@@ -105,7 +106,13 @@ private:
         // COLLAPSE_CUDA_INITIAL_STATES=host makes and uploads them on the host instead.
         host.device_initial_states = initial_states_on_device();
         pack_batch(spec, grid, flat_indices, host, out);
-        runner_->run(host, spec.integrator.method, out);
+        // States larger than a block's shared memory: the lockstep cuBLAS path (docs/cuda-backend.md).
+        if (use_lockstep(host, spec.integrator.method, properties_.sharedMemPerBlockOptin, lockstep_choice_)) {
+            if (!lockstep_) lockstep_ = std::make_unique<LockstepRunner>();
+            lockstep_->run(host, spec.integrator.method, out);
+        } else {
+            runner_->run(host, spec.integrator.method, out);
+        }
         unpack_final_states(spec, host, out);
         theory::store_theory_diagnostics(spec, grid, out);
     }
@@ -121,6 +128,8 @@ private:
     cudaDeviceProp properties_{};
     std::size_t stack_bytes_ = 0;
     std::unique_ptr<DeviceBatchRunner> runner_;
+    std::unique_ptr<LockstepRunner> lockstep_; // made on first use
+    LockstepChoice lockstep_choice_ = lockstep_choice_from_environment();
     HostBatch<float> single_;  // pinned pools, reused across batches
     HostBatch<double> double_;
 };

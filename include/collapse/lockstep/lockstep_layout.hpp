@@ -121,7 +121,8 @@ struct LockstepSizes {
 inline std::size_t lockstep_bytes_per_trajectory(const TrajectoryDims& dims, int record_count, std::size_t real_bytes) {
     LockstepShape shape{1, dims.samples, dims.classes, dims.dim, dims.head_dim, record_count};
     const LockstepSizes sizes(shape);
-    return static_cast<std::size_t>(sizes.reals()) * real_bytes +
+    // The padded arrays, plus the per-trajectory pool the states come from and go back to.
+    return static_cast<std::size_t>(sizes.reals() + static_cast<std::int64_t>(StateLayout(dims).size)) * real_bytes +
            static_cast<std::size_t>(sizes.samples * 3 + sizes.members + sizes.member_offsets) * sizeof(int) +
            static_cast<std::size_t>(4 * sizes.traces) * sizeof(double) + sizeof(LockstepWatch) +
            sizeof(TrajectorySummary) + sizeof(LockstepTask<double>);
