@@ -4,7 +4,8 @@
 # logs under $OUT and prints a short table last. See docs/cuda-backend.md,
 # "Checking on a GPU".
 #
-#   tools/gpu-check.sh [all | build | test | bench]...   on the GPU machine (default: all)
+#   tools/gpu-check.sh [all | build | test | bench | crossover]...   on the GPU machine (default: all;
+#                                                    crossover, the lockstep path's size rule, only when named)
 #   tools/gpu-check.sh --fetch-deps                      here, with network: .debs into .gpu-deps/
 #
 # The GPU machine has no network. When it lacks the storage/CLI dependencies
@@ -44,7 +45,7 @@ STAGES=("$@")
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
-# At most 8 files come back from $OUT: env, build, resources, ctest, bench, pytorch, summary.
+# At most 8 files come back from $OUT: env, build, resources, ctest, bench, pytorch, summary (+ crossover).
 
 wants() { local s; for s in "${STAGES[@]}"; do [[ $s == all || $s == "$1" ]] && return 0; done; return 1; }
 note() { printf '%-10s %-8s %s\n' "$1" "$2" "$3" | tee -a "$SUMMARY"; }
@@ -184,11 +185,30 @@ if wants bench; then
     fi
 fi
 
+# ---- lockstep crossover (docs/cuda-backend.md, "Large states: lockstep cuBLAS path") ----
+# Team kernel against the lockstep cuBLAS path on shapes around a block's
+# shared memory, both precisions. Not part of `all` (about 8 minutes): name it.
+if [[ " ${STAGES[*]} " == *" crossover "* ]]; then
+    bench=$(find "$BUILD" -name bench_backends -type f -perm -u+x -print -quit 2>/dev/null)
+    if [[ -n $bench ]]; then
+        for precision in float32 float64; do
+            # shellcheck disable=SC2086
+            timeout 240 "$bench" --backends cuda-team,cuda-lockstep --precision $precision --trajectories 256 \
+                --configs "${CROSSOVER_CONFIGS:-K10n100d32h32,K10n400d32h32,K10n1000d32h32,K10n300d64h64,K10n1000d64h64,K10n3000d64h64,K10n10000d64h64}" \
+                --max-seconds 3 --repeats 2 ${BENCH_ARGS:-}
+        done >"$OUT/crossover.log" 2>&1
+        note crossover "$([[ $? -eq 0 ]] && echo ok || echo FAIL)" "$(grep -c '^RESULT' "$OUT/crossover.log") measurements (crossover.log)"
+    else
+        note crossover FAIL "bench_backends not built"
+    fi
+fi
+
 # ---- the table --------------------------------------------------------------------
 {
     echo
     echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'no GPU seen')"
     [[ -f "$OUT/bench.log" ]] && sed -n '/^config /,$p' "$OUT/bench.log"
+    [[ -f "$OUT/crossover.log" ]] && grep -E '^(config |K[0-9])' "$OUT/crossover.log"
     [[ -f "$OUT/pytorch.log" ]] && grep -E '^(small|head|medium|large) ' "$OUT/pytorch.log"
     [[ -f "$OUT/resources.log" ]] && grep -E 'Function|REG' "$OUT/resources.log" | head -24
 } | tee -a "$SUMMARY"
