@@ -182,6 +182,11 @@ TEST(LockstepSelection, LargeStatesTakeTheLockstepPath) {
     EXPECT_FALSE(lockstep::prefer_lockstep(medium, Precision::float64, IntegratorMethod::gd, h100_block, 4.0));
     // Not supported there: rk4 and teacher_student keep the kernels.
     EXPECT_FALSE(lockstep::prefer_lockstep(large, Precision::float32, IntegratorMethod::rk4, h100_block));
+    // Memory: about five N x d blocks (X, W x_i, R1, dL/dx, the pool) per trajectory.
+    const double blocks = static_cast<double>(lockstep::lockstep_bytes_per_trajectory(large, 128, sizeof(float))) /
+                          (10000.0 * 64 * sizeof(float));
+    EXPECT_GT(blocks, 5.0);
+    EXPECT_LT(blocks, 5.2);
     const TrajectoryDims teacher{10, 10000, 64, 64, 100};
     EXPECT_FALSE(lockstep::prefer_lockstep(teacher, Precision::float32, IntegratorMethod::gd, h100_block));
 }
