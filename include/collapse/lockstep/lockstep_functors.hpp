@@ -181,26 +181,16 @@ struct StartWatch {
 
     COLLAPSE_HD void operator()(std::int64_t b) const {
         LockstepWatch watch;
-        watch.active = true;
-        watch.next_record = 0;
-        watch.initial_loss = 0;
-        watch.previous_metric = NAN;
-        watch.summary = TrajectorySummary{};
-        watch.summary.status = TrajectoryStatus::stable;
-        watch.summary.collapse_step = -1;
-        watch.summary.collapse_time = NAN;
-        watch.summary.peak_accuracy = -1;
-        watch.summary.peak_accuracy_step = -1;
+        watch.start();
         v.watch[b] = watch;
         v.summaries[b] = TrajectorySummary{}; // not_run until the trajectory stops
     }
 };
 
 // SPEC §3 at one step, per trajectory, after the evaluation: the
-// observables, the record point, the peak accuracy, divergence, collapse
-// (crossing time interpolated in ln metric) and the stop, in the order of
-// run_trajectory (runner.hpp), whose helpers it calls. A trajectory that
-// stops writes its summary and goes inactive: its state is no longer
+// observables, then runner.hpp's TrajectoryWatch (record point, peak
+// accuracy, divergence, collapse, stop), as in run_trajectory. A trajectory
+// that stops writes its summary and goes inactive: its state is no longer
 // updated and its later trace entries stay NaN.
 template <class Real>
 struct WatchStep {
@@ -228,55 +218,16 @@ struct WatchStep {
             task.head_dim == 0 ? label_distance
                                : inverse_reference * static_cast<double>(minimum_pairwise_distance_rows(
                                                          v.projected_y + b * s.y_size(), s.classes, s.dim));
-        TrajectorySummary& summary = watch.summary;
-        if (step == 0) {
-            watch.initial_loss = loss;
-            summary.initial_label_distance = label_distance;
-        }
-        const std::int64_t trace = b * s.record_count + watch.next_record;
-        if (watch.next_record < s.record_count && v.record_steps[watch.next_record] == step) {
-            v.label_distance[trace] = label_distance;
-            v.projected_distance[trace] = projected_distance;
-            v.accuracy[trace] = accuracy;
-            v.loss[trace] = loss;
-            ++watch.next_record;
-        }
-        if (accuracy > summary.peak_accuracy) {
-            summary.peak_accuracy = accuracy;
-            summary.peak_accuracy_step = step;
-        }
-        bool stop = step == settings.max_steps;
-        if (!std::isfinite(loss) || !std::isfinite(label_distance) || loss > divergence_loss_ratio * watch.initial_loss) {
-            summary.status = TrajectoryStatus::diverged;
-            summary.collapse_step = -1;
-            summary.collapse_time = NAN;
-            stop = true;
-        } else {
-            const double metric = settings.collapse_on_projected ? projected_distance : label_distance;
-            if (summary.status != TrajectoryStatus::collapsed && metric < settings.collapse_threshold) {
-                summary.status = TrajectoryStatus::collapsed;
-                summary.collapse_step = step;
-                summary.collapse_time =
-                    crossing_time(watch.previous_metric, metric, settings.collapse_threshold, step, settings.lr);
-                stop = stop || settings.stop_on_collapse;
-            }
-            watch.previous_metric = metric;
-        }
-        if (stop) {
-            summary.final_step = step;
-            summary.final_accuracy = accuracy;
-            summary.final_loss = loss;
-            summary.final_label_distance = label_distance;
-            summary.final_projected_distance = projected_distance;
-            TrajectoryRecorder recorder;
-            recorder.record_steps = v.record_steps;
-            recorder.record_count = s.record_count;
-            recorder.label_distance = v.label_distance + b * s.record_count;
-            summary.slow_rate = slow_phase_rate(recorder, summary.final_step, settings.lr);
-            summary.reference_distance = settings.reference_distance;
-            v.summaries[b] = summary;
-            watch.active = false;
-        }
+        TrajectoryRecorder recorder;
+        recorder.record_steps = v.record_steps;
+        recorder.record_count = s.record_count;
+        recorder.label_distance = v.label_distance + b * s.record_count;
+        recorder.projected_distance = v.projected_distance + b * s.record_count;
+        recorder.accuracy = v.accuracy + b * s.record_count;
+        recorder.loss = v.loss + b * s.record_count;
+        if (watch.observe(step, StepObservation{loss, accuracy, label_distance, projected_distance}, settings, recorder,
+                          true))
+            v.summaries[b] = watch.summary;
         v.watch[b] = watch;
     }
 };

@@ -50,14 +50,8 @@ struct LockstepTask {
     std::size_t pool_offset = 0; // where its state starts in the per-trajectory pool (StateLayout)
 };
 
-// What the runner of SPEC §3 carries from step to step (runner.hpp's locals).
-struct LockstepWatch {
-    bool active = true;
-    int next_record = 0;
-    double initial_loss = 0;
-    double previous_metric = 0;
-    TrajectorySummary summary;
-};
+// What SPEC §3's bookkeeping carries from step to step: runner.hpp's watch.
+using LockstepWatch = TrajectoryWatch;
 
 // Raw pointers to every array of a batch, on the host or the device.
 // Blocks are per trajectory at the strides of LockstepShape.

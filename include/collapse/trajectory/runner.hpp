@@ -104,6 +104,90 @@ COLLAPSE_HD inline Real team_minimum_pairwise_distance(const Team& team, const R
     return std::sqrt(static_cast<Real>(team.min(static_cast<double>(smallest))));
 }
 
+// The observables of one step of one trajectory (SPEC §3).
+struct StepObservation {
+    double loss = 0, accuracy = 0, label_distance = 0, projected_distance = 0;
+};
+
+// The events, summaries and traces of SPEC §3 as a trajectory runs: every
+// integration path (run_trajectory below, the lockstep batch of
+// kernels/lockstep) feeds it one observation per step, from step 0.
+struct TrajectoryWatch {
+    TrajectorySummary summary; // final once observe() has returned true
+    double initial_loss = 0;
+    double previous_metric = NAN;
+    int next_record = 0;
+    bool active = true;
+
+    COLLAPSE_HD void start(const TrajectorySummary& initial = TrajectorySummary{}) {
+        summary = initial;
+        summary.status = TrajectoryStatus::stable;
+        summary.collapse_step = -1;
+        summary.collapse_time = NAN;
+        summary.peak_accuracy = -1;
+        summary.peak_accuracy_step = -1;
+        initial_loss = 0;
+        previous_metric = NAN;
+        next_record = 0;
+        active = true;
+    }
+
+    // Takes the observation at `step`; writes it to the traces at record
+    // points when `write` (one writer per team). Returns true when the
+    // trajectory stops here; the summary is then complete, slow_rate
+    // included (computed from the traces, so the writer's copy counts).
+    COLLAPSE_HD bool observe(std::int64_t step, const StepObservation& seen, const RunSettings& settings,
+                             const TrajectoryRecorder& recorder, bool write) {
+        if (step == 0) {
+            initial_loss = seen.loss;
+            summary.initial_label_distance = seen.label_distance;
+        }
+        if (next_record < recorder.record_count && recorder.record_steps[next_record] == step) {
+            if (write) {
+                recorder.label_distance[next_record] = seen.label_distance;
+                recorder.projected_distance[next_record] = seen.projected_distance;
+                recorder.accuracy[next_record] = seen.accuracy;
+                recorder.loss[next_record] = seen.loss;
+            }
+            ++next_record;
+        }
+        if (seen.accuracy > summary.peak_accuracy) {
+            summary.peak_accuracy = seen.accuracy;
+            summary.peak_accuracy_step = step;
+        }
+
+        bool stop = step == settings.max_steps;
+        if (!std::isfinite(seen.loss) || !std::isfinite(seen.label_distance) ||
+            seen.loss > divergence_loss_ratio * initial_loss) {
+            // A diverged state says nothing about collapse, even if it crossed the threshold earlier.
+            summary.status = TrajectoryStatus::diverged;
+            summary.collapse_step = -1;
+            summary.collapse_time = NAN;
+            stop = true;
+        } else {
+            const double metric = settings.collapse_on_projected ? seen.projected_distance : seen.label_distance;
+            if (summary.status != TrajectoryStatus::collapsed && metric < settings.collapse_threshold) {
+                summary.status = TrajectoryStatus::collapsed;
+                summary.collapse_step = step;
+                summary.collapse_time =
+                    crossing_time(previous_metric, metric, settings.collapse_threshold, step, settings.lr);
+                stop = stop || settings.stop_on_collapse;
+            }
+            previous_metric = metric;
+        }
+        if (!stop) return false;
+        summary.final_step = step;
+        summary.final_accuracy = seen.accuracy;
+        summary.final_loss = seen.loss;
+        summary.final_label_distance = seen.label_distance;
+        summary.final_projected_distance = seen.projected_distance;
+        if (write) summary.slow_rate = slow_phase_rate(recorder, summary.final_step, settings.lr);
+        summary.reference_distance = settings.reference_distance;
+        active = false;
+        return true;
+    }
+};
+
 // Integrates one trajectory with a team of threads (model/team.hpp) and a
 // model that provides evaluate(team, state, gradient, with_accuracy) and
 // projected_labels(). Every thread runs the same steps and takes the same
@@ -116,81 +200,28 @@ COLLAPSE_HD void run_trajectory(const Team& team, const Model& model, const Traj
     const Real lr = static_cast<Real>(settings.lr);
     const double inverse_reference = 1.0 / settings.reference_distance;
     const bool leader = team.rank == 0;
-    TrajectorySummary summary = *recorder.summary;
-    summary.status = TrajectoryStatus::stable;
-    summary.collapse_step = -1;
-    summary.collapse_time = NAN;
-    summary.peak_accuracy = -1;
-    summary.peak_accuracy_step = -1;
+    TrajectoryWatch watch;
+    watch.start(*recorder.summary);
 
     auto gradient_only = [&](const Real* state, Real* gradient) { model.evaluate(team, state, gradient, false); };
 
-    double initial_loss = 0, previous_metric = NAN;
-    int next_record = 0;
     for (std::int64_t step = 0;; ++step) {
         const Evaluation<Real> evaluation = model.evaluate(team, buffers.state, buffers.gradient, true);
-        const double loss = static_cast<double>(evaluation.loss);
-        const double accuracy = static_cast<double>(evaluation.correct) / dims.samples;
-        const double label_distance =
-            inverse_reference * static_cast<double>(team_minimum_pairwise_distance(
-                                    team, buffers.state + state_layout.labels, dims.classes, dims.dim));
-        const double projected_distance =
-            dims.head_dim == 0 ? label_distance
+        StepObservation seen;
+        seen.loss = static_cast<double>(evaluation.loss);
+        seen.accuracy = static_cast<double>(evaluation.correct) / dims.samples;
+        seen.label_distance = inverse_reference * static_cast<double>(team_minimum_pairwise_distance(
+                                                      team, buffers.state + state_layout.labels, dims.classes, dims.dim));
+        seen.projected_distance =
+            dims.head_dim == 0 ? seen.label_distance
                                : inverse_reference * static_cast<double>(team_minimum_pairwise_distance(
                                                          team, model.projected_labels(), dims.classes, dims.dim));
-        if (step == 0) {
-            initial_loss = loss;
-            summary.initial_label_distance = label_distance;
-        }
-        if (next_record < recorder.record_count && recorder.record_steps[next_record] == step) {
-            if (leader) {
-                recorder.label_distance[next_record] = label_distance;
-                recorder.projected_distance[next_record] = projected_distance;
-                recorder.accuracy[next_record] = accuracy;
-                recorder.loss[next_record] = loss;
-            }
-            ++next_record;
-        }
-        if (accuracy > summary.peak_accuracy) {
-            summary.peak_accuracy = accuracy;
-            summary.peak_accuracy_step = step;
-        }
-
-        bool stop = step == settings.max_steps;
-        if (!std::isfinite(loss) || !std::isfinite(label_distance) || loss > divergence_loss_ratio * initial_loss) {
-            // A diverged state says nothing about collapse, even if it crossed the threshold earlier.
-            summary.status = TrajectoryStatus::diverged;
-            summary.collapse_step = -1;
-            summary.collapse_time = NAN;
-            stop = true;
-        } else {
-            const double metric = settings.collapse_on_projected ? projected_distance : label_distance;
-            if (summary.status != TrajectoryStatus::collapsed && metric < settings.collapse_threshold) {
-                summary.status = TrajectoryStatus::collapsed;
-                summary.collapse_step = step;
-                summary.collapse_time =
-                    crossing_time(previous_metric, metric, settings.collapse_threshold, step, settings.lr);
-                stop = stop || settings.stop_on_collapse;
-            }
-            previous_metric = metric;
-        }
-        if (stop) {
-            summary.final_step = step;
-            summary.final_accuracy = accuracy;
-            summary.final_loss = loss;
-            summary.final_label_distance = label_distance;
-            summary.final_projected_distance = projected_distance;
-            break;
-        }
+        if (watch.observe(step, seen, settings, recorder, leader)) break;
         Integrator::step(team, gradient_only, buffers.state, buffers.gradient, lr, state_layout.size,
                          buffers.integrator_scratch);
         team.sync(); // the update is complete before the next evaluation reads the state
     }
-    if (leader) {
-        summary.slow_rate = slow_phase_rate(recorder, summary.final_step, settings.lr);
-        summary.reference_distance = settings.reference_distance;
-        *recorder.summary = summary;
-    }
+    if (leader) *recorder.summary = watch.summary;
 }
 
 // One thread, one trajectory: the CPU backend and the thread-per-trajectory kernel.
