@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cuda_check.hpp"
+#include "device_transfers.hpp"
 #include "device_buffer.hpp"
 #include "initial_state_generation.hpp"
 #include "team_kernel.hpp"
@@ -25,37 +26,6 @@ struct TypedPools {
     DeviceBuffer<TrajectoryTask<Real>> tasks;
     DeviceBuffer<Real> states, gradients, workspaces, scratch, label_degrees, inputs, team_streamed;
 };
-
-// One trajectory's status as a one-hot count, summed by transform_reduce.
-struct CountStatus {
-    __host__ __device__ StatusCounts operator()(const TrajectorySummary& summary) const {
-        StatusCounts counts;
-        const int index = static_cast<int>(summary.status) + 1;
-        if (index >= 0 && index < 4) counts.by_status[index] = 1;
-        return counts;
-    }
-};
-
-struct AddCounts {
-    __host__ __device__ StatusCounts operator()(const StatusCounts& a, const StatusCounts& b) const {
-        StatusCounts sum;
-        for (int s = 0; s < 4; ++s) sum.by_status[s] = a.by_status[s] + b.by_status[s];
-        return sum;
-    }
-};
-
-template <class T>
-void upload(DeviceBuffer<T>& device, const T* host, std::size_t count, cudaStream_t stream) {
-    device.resize(count);
-    if (count > 0)
-        COLLAPSE_CUDA_CHECK(cudaMemcpyAsync(device.data(), host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
-}
-
-template <class T>
-void download(T* host, const DeviceBuffer<T>& device, cudaStream_t stream) {
-    if (device.size() > 0)
-        COLLAPSE_CUDA_CHECK(cudaMemcpyAsync(host, device.data(), device.bytes(), cudaMemcpyDeviceToHost, stream));
-}
 
 } // namespace
 

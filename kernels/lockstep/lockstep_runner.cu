@@ -10,6 +10,7 @@
 
 #include "collapse/lockstep/lockstep_layout.hpp"
 #include "cuda_check.hpp"
+#include "device_transfers.hpp"
 #include "device_buffer.hpp"
 #include "initial_state_generation.hpp"
 #include "lockstep/cublas_gemm.hpp"
@@ -25,35 +26,6 @@ struct LockstepPools {
     DeviceBuffer<lockstep::LockstepTask<Real>> tasks;
     DeviceBuffer<Real> label_degree, pool;
 };
-
-struct CountLockstepStatus {
-    __host__ __device__ StatusCounts operator()(const TrajectorySummary& summary) const {
-        StatusCounts counts;
-        const int index = static_cast<int>(summary.status) + 1;
-        if (index >= 0 && index < 4) counts.by_status[index] = 1;
-        return counts;
-    }
-};
-
-struct AddLockstepCounts {
-    __host__ __device__ StatusCounts operator()(const StatusCounts& a, const StatusCounts& b) const {
-        StatusCounts sum;
-        for (int s = 0; s < 4; ++s) sum.by_status[s] = a.by_status[s] + b.by_status[s];
-        return sum;
-    }
-};
-
-template <class T>
-void upload(DeviceBuffer<T>& device, const T* host, std::size_t count, cudaStream_t stream) {
-    device.resize(count);
-    if (count > 0)
-        COLLAPSE_CUDA_CHECK(cudaMemcpyAsync(device.data(), host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
-}
-
-template <class T>
-void download(T* host, const T* device, std::size_t count, cudaStream_t stream) {
-    if (count > 0) COLLAPSE_CUDA_CHECK(cudaMemcpyAsync(host, device, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
-}
 
 } // namespace
 
@@ -162,7 +134,7 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
 
         const StatusCounts counts = thrust::transform_reduce(policy, buffers.summaries.data(), buffers.summaries.end(),
-                                                             CountLockstepStatus{}, StatusCounts{}, AddLockstepCounts{});
+                                                             CountStatus{}, StatusCounts{}, AddCounts{});
         if (counts.of(TrajectoryStatus::not_run) != 0 ||
             counts.of(TrajectoryStatus::stable) + counts.of(TrajectoryStatus::collapsed) +
                     counts.of(TrajectoryStatus::diverged) != host.count)

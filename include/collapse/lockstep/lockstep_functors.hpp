@@ -19,6 +19,7 @@
 
 #include "collapse/lockstep/lockstep_layout.hpp"
 #include "collapse/model/hd.hpp"
+#include "collapse/model/observables.hpp"
 #include "collapse/model/small_matrix.hpp"
 #include "collapse/trajectory/runner.hpp"
 
@@ -163,17 +164,6 @@ struct LabelResiduals {
     }
 };
 
-template <class Real>
-COLLAPSE_HD inline Real minimum_pairwise_distance_rows(const Real* rows, int count, int dim) {
-    Real smallest = INFINITY;
-    for (int k = 0; k < count; ++k)
-        for (int l = k + 1; l < count; ++l) {
-            const Real distance = small_matrix::squared_distance(rows + k * dim, rows + l * dim, dim);
-            if (distance < smallest) smallest = distance;
-        }
-    return std::sqrt(smallest);
-}
-
 // Fills a trajectory's watch before step 0 (runner.hpp's initial summary).
 template <class Real>
 struct StartWatch {
@@ -213,10 +203,10 @@ struct WatchStep {
         const double accuracy = static_cast<double>(correct) / s.samples;
         const double inverse_reference = 1.0 / settings.reference_distance;
         const double label_distance =
-            inverse_reference * static_cast<double>(minimum_pairwise_distance_rows(v.y + b * s.y_size(), s.classes, s.dim));
+            inverse_reference * static_cast<double>(minimum_pairwise_distance(v.y + b * s.y_size(), s.classes, s.dim));
         const double projected_distance =
             task.head_dim == 0 ? label_distance
-                               : inverse_reference * static_cast<double>(minimum_pairwise_distance_rows(
+                               : inverse_reference * static_cast<double>(minimum_pairwise_distance(
                                                          v.projected_y + b * s.y_size(), s.classes, s.dim));
         TrajectoryRecorder recorder;
         recorder.record_steps = v.record_steps;
