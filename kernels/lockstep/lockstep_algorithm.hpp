@@ -7,25 +7,34 @@
 // Every array of `v` must live where `policy` and `gemm` run.
 #pragma once
 
+#include <thrust/copy.h>
 #include <thrust/count.h>
 #include <thrust/fill.h>
 #include <thrust/for_each.h>
 #include <thrust/iterator/counting_iterator.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 
 #include "collapse/lockstep/batched_gemm.hpp"
 #include "collapse/lockstep/lockstep_functors.hpp"
 
 namespace collapse::lockstep {
 
-// Trajectories still running are counted (a device-to-host read) every
-// `poll_interval` steps; the loop ends when none is. Stopped trajectories
-// are frozen by the masked update, so polling less often changes no result.
+// Lanes still running are counted (a device-to-host read) every
+// `poll_interval` steps; there the lanes whose trajectories stopped are
+// refilled from the queue, and the loop ends when no lane runs and the
+// queue is empty. Stopped trajectories are frozen by the masked update, so
+// polling less often changes no result. poll_interval <= 0 polls never when
+// every trajectory has its own lane and every 16 steps otherwise.
+// `lanes`: L, the number of lanes the batch's B trajectories run on (0 = B);
+// the caller allocates the view's per-lane arrays for lane_count(B, lanes).
 struct LockstepOptions {
     int poll_interval = 16;
+    std::int64_t lanes = 0;
 };
 
 namespace detail {
@@ -66,14 +75,15 @@ GemmBatch<Real> product(std::int64_t batch, GemmOp op_a, GemmOp op_b, int m, int
 } // namespace detail
 
 // One evaluation of the loss terms and the (M-scaled) gradients at the
-// current state of every trajectory of the batch, active or not.
+// current state of every lane, active or not (empty lanes compute nothing
+// in the elementwise passes; their products are discarded).
 // Ten batched products (six when no trajectory has a head) and four
 // elementwise passes; docs/cuda-backend.md counts the FLOPs.
 template <class Real, class Policy, class Gemm>
 void evaluate_lockstep(const Policy& policy, const Gemm& gemm, const LockstepView<Real>& v) {
     using detail::product;
     const LockstepShape& s = v.shape;
-    const std::int64_t B = s.batch;
+    const std::int64_t B = s.lanes; // the products run over the lanes
     const int N = s.samples, K = s.classes, d = s.dim, H = s.head;
     const GemmOp none = GemmOp::none, transpose = GemmOp::transpose;
     const std::int64_t xs = s.x_size(), ys = s.y_size(), as = s.a_size(), ws = s.w_size();
@@ -105,30 +115,59 @@ void evaluate_lockstep(const Policy& policy, const Gemm& gemm, const LockstepVie
 // states in `pool` (per-trajectory StateLayout at each task's pool_offset)
 // to its stopping step, and writes the final states back into `pool`,
 // traces into v.label_distance & co. (NaN after the stopping step) and
-// summaries into v.summaries. Returns the number of steps the batch ran.
+// summaries into v.summaries. Returns the number of loop steps it ran.
+//
+// The B trajectories run on v.shape.lanes = L lanes: lanes 0..L-1 start
+// with trajectories 0..L-1, the rest wait in the queue. At a poll with free
+// lanes and a non-empty queue, after the step's masked update: the stopped
+// trajectories' states go back to the pool (once: the lane is then refilled
+// or emptied), the inactive lanes are compacted into v.free_lanes
+// (thrust::copy_if) and the first min(free, queued) of them take the next
+// queued trajectories from the next loop step on. Each trajectory's
+// arithmetic is per lane and independent of the lane, so L and the polling
+// interval change no bit.
 template <class Real, class Policy, class Gemm>
 std::int64_t run_lockstep(const Policy& policy, const Gemm& gemm, const LockstepView<Real>& v, Real* pool,
                           std::int64_t max_steps, const LockstepOptions& options = {}) {
     const LockstepShape& s = v.shape;
-    if (s.batch == 0) return 0;
+    const std::int64_t B = s.batch, L = s.lanes;
+    if (B == 0) return 0;
+    if (L <= 0 || L > B) throw std::invalid_argument("run_lockstep: the view needs 1 to B lanes");
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    const std::int64_t traces = s.batch * s.record_count;
+    const std::int64_t traces = B * s.record_count;
     double* const all_traces[] = {v.label_distance, v.projected_distance, v.accuracy, v.loss};
     for (double* trace : all_traces)
         if (traces > 0) thrust::fill(policy, trace, trace + traces, nan);
-    detail::for_each_index(policy, s.batch * s.state_size(), TransferState<Real>{v, pool, true});
-    detail::for_each_index(policy, s.batch, StartWatch<Real>{v});
+    detail::for_each_index(policy, L, StartLanes<Real>{v});
+    detail::for_each_index(policy, L * s.state_size(), TransferState<Real>{v, pool, true});
+    const int poll_interval = options.poll_interval > 0 ? options.poll_interval : (L < B ? 16 : 0);
+    std::int64_t next = L;       // the first queued trajectory
+    std::int64_t last_start = 0; // the loop step the latest trajectory started at
     std::int64_t step = 0;
     for (;; ++step) {
         evaluate_lockstep(policy, gemm, v);
-        detail::for_each_index(policy, s.batch, WatchStep<Real>{v, step});
-        if (step >= max_steps) break; // every trajectory stops at max_steps
-        if (options.poll_interval > 0 && (step + 1) % options.poll_interval == 0 &&
-            thrust::count_if(policy, v.watch, v.watch + s.batch, IsActive{}) == 0)
-            break;
-        detail::for_each_index(policy, s.batch * s.state_size(), UpdateState<Real>{v});
+        detail::for_each_index(policy, L, WatchStep<Real>{v, step});
+        // Every trajectory stops at most max_steps after its start.
+        if (next == B && step >= last_start + max_steps) break;
+        std::int64_t active = -1; // unknown between polls
+        if (poll_interval > 0 && (step + 1) % poll_interval == 0) {
+            active = thrust::count_if(policy, v.watch, v.watch + L, IsActive{});
+            if (active == 0 && next == B) break;
+        }
+        if (active != 0) detail::for_each_index(policy, L * s.state_size(), UpdateState<Real>{v});
+        if (active < 0 || active == L || next == B) continue;
+        // Compaction: the inactive lanes, in increasing order.
+        const std::int64_t* const listed =
+            thrust::copy_if(policy, thrust::counting_iterator<std::int64_t>(0),
+                            thrust::counting_iterator<std::int64_t>(L), v.watch, v.free_lanes, IsInactive{});
+        const std::int64_t free_count = listed - v.free_lanes;
+        const std::int64_t refill = std::min(free_count, B - next);
+        detail::for_each_index(policy, free_count * s.state_size(), TransferState<Real>{v, pool, false, v.free_lanes});
+        detail::for_each_index(policy, free_count * s.state_size(), RefillLanes<Real>{v, pool, next, refill, step + 1});
+        next += refill;
+        last_start = step + 1;
     }
-    detail::for_each_index(policy, s.batch * s.state_size(), TransferState<Real>{v, pool, false});
+    detail::for_each_index(policy, L * s.state_size(), TransferState<Real>{v, pool, false});
     return step;
 }
 

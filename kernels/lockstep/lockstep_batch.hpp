@@ -51,6 +51,7 @@ LockstepProblem<Real> make_lockstep_problem(const cuda::HostBatch<Real>& host, I
     LockstepProblem<Real> problem;
     LockstepShape& s = problem.shape;
     s.batch = host.count;
+    s.lanes = host.count; // every trajectory on its own lane until the caller says otherwise
     s.record_count = static_cast<int>(host.record_steps.size());
     if (host.count == 0) return problem;
     s.samples = host.tasks[0].dims.samples;
@@ -96,14 +97,15 @@ LockstepProblem<Real> make_lockstep_problem(const cuda::HostBatch<Real>& host, I
     return problem;
 }
 
-// Every array of a LockstepView, given a vector-like container per element
-// type (std::vector on the host, DeviceBuffer on the device).
+// Every per-lane array of a LockstepView, given a vector-like container per
+// element type (std::vector on the host, DeviceBuffer on the device).
 template <class Real, template <class> class Buffer>
 struct LockstepArrays {
     Buffer<Real> x, y, head_a, head_b, w, projected_x, projected_y, class_sum, projected_sum, residual_x, residual_y,
         gradient_x, gradient_y, gradient_w, gradient_a, gradient_b, sample_loss;
     Buffer<int> sample_correct;
     Buffer<LockstepWatch> watch;
+    Buffer<std::int64_t> lane_trajectory, lane_first_step, free_lanes;
 
     void resize(const LockstepShape& shape) {
         const LockstepSizes z(shape);
@@ -116,12 +118,15 @@ struct LockstepArrays {
         for (Buffer<Real>* buffer : head_blocks) buffer->resize(n(z.head_a));
         w.resize(n(z.head_w));
         gradient_w.resize(n(z.head_w));
-        sample_loss.resize(n(z.samples));
-        sample_correct.resize(n(z.samples));
-        watch.resize(n(shape.batch));
+        sample_loss.resize(n(z.lane_samples));
+        sample_correct.resize(n(z.lane_samples));
+        watch.resize(n(z.lanes));
+        lane_trajectory.resize(n(z.lanes));
+        lane_first_step.resize(n(z.lanes));
+        free_lanes.resize(n(z.lanes));
     }
 
-    // The view's state, evaluation and watch pointers; the caller sets the rest.
+    // The view's state, evaluation, watch and lane pointers; the caller sets the rest.
     void bind(LockstepView<Real>& v) {
         v.x = x.data(), v.y = y.data(), v.head_a = head_a.data(), v.head_b = head_b.data(), v.w = w.data();
         v.projected_x = projected_x.data(), v.projected_y = projected_y.data(), v.class_sum = class_sum.data();
@@ -129,6 +134,8 @@ struct LockstepArrays {
         v.gradient_x = gradient_x.data(), v.gradient_y = gradient_y.data(), v.gradient_w = gradient_w.data();
         v.gradient_a = gradient_a.data(), v.gradient_b = gradient_b.data(), v.sample_loss = sample_loss.data();
         v.sample_correct = sample_correct.data(), v.watch = watch.data();
+        v.lane_trajectory = lane_trajectory.data(), v.lane_first_step = lane_first_step.data();
+        v.free_lanes = free_lanes.data();
     }
 };
 
@@ -136,7 +143,8 @@ template <class T>
 using HostVector = std::vector<T>;
 
 // The lockstep path on the CPU: thrust::host for the passes, `gemm` for the
-// products. `host` must hold the initial states (device_initial_states off);
+// products, on options.lanes lanes (0: one per trajectory). `host` must
+// hold the initial states (device_initial_states off);
 // afterwards it holds the final states, as DeviceBatchRunner::run leaves it.
 // Traces and summaries go into `out` (prepared by pack_batch).
 template <class Real, class Gemm = CpuBatchedGemm>
@@ -144,8 +152,9 @@ std::int64_t run_lockstep_on_host(cuda::HostBatch<Real>& host, IntegratorMethod 
                                   const Gemm& gemm = {}, const LockstepOptions& options = {}) {
     if (host.device_initial_states)
         throw std::invalid_argument("run_lockstep_on_host needs the host's initial states (device_initial_states off)");
-    const LockstepProblem<Real> problem = make_lockstep_problem(host, method);
+    LockstepProblem<Real> problem = make_lockstep_problem(host, method);
     if (problem.shape.batch == 0) return 0;
+    problem.shape.lanes = lane_count(problem.shape.batch, options.lanes);
     LockstepArrays<Real, HostVector> arrays;
     arrays.resize(problem.shape);
     LockstepView<Real> v;

@@ -83,7 +83,14 @@ template <class Real>
 StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out) {
     Buffers& buffers = *buffers_;
     LockstepPools<Real>& pools = buffers.pools(static_cast<Real*>(nullptr));
-    const lockstep::LockstepProblem<Real> problem = lockstep::make_lockstep_problem(host, method);
+    lockstep::LockstepProblem<Real> problem = lockstep::make_lockstep_problem(host, method);
+    // One lane per trajectory (L = B) unless set_lanes asked for fewer: the
+    // batch size already budgets the memory. Fewer lanes are refilled from
+    // the queue, with the same results.
+    lockstep::LockstepOptions options;
+    options.lanes = lanes_;
+    options.poll_interval = poll_interval_;
+    problem.shape.lanes = lockstep::lane_count(problem.shape.batch, options.lanes);
     const lockstep::LockstepShape& shape = problem.shape;
     const auto count = static_cast<std::size_t>(host.count);
     if (count == 0) return StatusCounts{};
@@ -129,7 +136,8 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
         v.accuracy = buffers.accuracy.data();
         v.loss = buffers.loss.data();
         v.summaries = buffers.summaries.data();
-        lockstep::run_lockstep(policy, buffers.gemm, v, pools.pool.data(), problem.tasks[0].settings.max_steps);
+        lockstep::run_lockstep(policy, buffers.gemm, v, pools.pool.data(), problem.tasks[0].settings.max_steps,
+                               options);
         check_cuda(cudaStreamSynchronize(stream_), "lockstep batch (cudaStreamSynchronize after the step loop)",
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
 

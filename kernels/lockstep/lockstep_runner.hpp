@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "batch_packing.hpp"
@@ -43,10 +44,18 @@ public:
     template <class Real>
     StatusCounts run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out);
 
+    // lockstep::LockstepOptions for later batches: the lanes the batch runs
+    // on (0, the default: one per trajectory; fewer lanes are refilled from
+    // the queue) and the polling interval. Neither changes a result.
+    void set_lanes(std::int64_t lanes) { lanes_ = lanes; }
+    void set_poll_interval(int poll_interval) { poll_interval_ = poll_interval; }
+
 private:
     struct Buffers; // device arrays, grow-only across batches
     std::unique_ptr<Buffers> buffers_;
     cudaStream_t stream_ = nullptr;
+    std::int64_t lanes_ = 0;
+    int poll_interval_ = 16;
 };
 
 extern template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, std::size_t, LockstepChoice);

@@ -9,7 +9,9 @@
 // (test_lockstep_gpu.cpp does, on a GPU).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <string>
 #include <set>
 #include <vector>
 
@@ -26,7 +28,10 @@ namespace {
 // A Backend whose run_batch is the CUDA backend's with the lockstep path on the host.
 class HostLockstepBackend final : public Backend {
 public:
-    explicit HostLockstepBackend(int poll_interval = 16) { options_.poll_interval = poll_interval; }
+    explicit HostLockstepBackend(int poll_interval = 16, std::int64_t lanes = 0) {
+        options_.poll_interval = poll_interval;
+        options_.lanes = lanes;
+    }
     std::string name() const override { return "cuda-lockstep-host"; }
     std::string device_name() const override { return "host"; }
     std::int64_t default_batch_size(const SweepSpec&) const override { return 64; }
@@ -44,11 +49,16 @@ private:
         cuda::HostBatch<Real> host(cuda::HostMemory::pageable);
         cuda::pack_batch(spec, grid, flat_indices, host, out);
         for (TrajectorySummary& summary : out.summary) summary = TrajectorySummary{}; // must be written
-        lockstep::run_lockstep_on_host(host, spec.integrator.method, out, lockstep::CpuBatchedGemm{}, options_);
+        const std::int64_t steps =
+            lockstep::run_lockstep_on_host(host, spec.integrator.method, out, lockstep::CpuBatchedGemm{}, options_);
+        longest_loop = std::max(longest_loop, steps);
         cuda::unpack_final_states(spec, host, out);
     }
 
     lockstep::LockstepOptions options_;
+
+public:
+    std::int64_t longest_loop = 0; // loop steps of the longest batch run so far
 };
 
 std::set<TrajectoryStatus> statuses_of(const std::map<std::int64_t, BatchOutput>& results) {
@@ -106,6 +116,55 @@ TEST(LockstepHost, ResultsDependOnNeitherBatchNorPolling) {
         expect_bit_identical(expected, run_grid(every_step, spec, 13));
         expect_bit_identical(expected, run_grid(never, spec, 64));
     }
+}
+
+// Lanes: the 72 trajectories of one batch on L lanes, freed lanes refilled
+// from the queue at each poll, give the bits of one lane per trajectory.
+// The grid's trajectories stop at very different steps (lr 2.5 diverges
+// within a few steps, f = 0.5 collapses mid-run, others run to max_steps),
+// so lanes are refilled while others still run.
+TEST(LockstepHost, LanesAreRefilledWithoutChangingABit) {
+    for (Precision precision : {Precision::float64, Precision::float32}) {
+        const SweepSpec spec = mixed_spec(precision, IntegratorMethod::gd);
+        const std::int64_t B = Grid(spec).size();
+        HostLockstepBackend one_lane_each;
+        const auto expected = run_grid(one_lane_each, spec, B);
+        ASSERT_EQ(static_cast<std::int64_t>(expected.size()), B);
+        EXPECT_EQ(one_lane_each.longest_loop, spec.integrator.max_steps);
+        std::set<std::int64_t> final_steps;
+        for (const auto& [flat, output] : expected) final_steps.insert(output.summary[0].final_step);
+        EXPECT_EQ(statuses_of(expected).size(), 3u);
+        EXPECT_GE(final_steps.size(), 5u) << "trajectories should stop at many different steps";
+        EXPECT_LT(*final_steps.begin(), 20) << "some trajectory should diverge early";
+        EXPECT_EQ(*final_steps.rbegin(), spec.integrator.max_steps);
+        for (std::int64_t lanes : {std::int64_t{1}, std::int64_t{3}, std::int64_t{7}, B}) {
+            for (int poll : {1, 5}) {
+                SCOPED_TRACE("lanes " + std::to_string(lanes) + ", poll every " + std::to_string(poll));
+                HostLockstepBackend lockstep(poll, lanes);
+                expect_bit_identical(expected, run_grid(lockstep, spec, B));
+                // With fewer lanes than trajectories, refilled lanes run past max_steps of the loop.
+                if (lanes < B) {
+                    EXPECT_GT(lockstep.longest_loop, spec.integrator.max_steps);
+                }
+            }
+        }
+        // Lanes with batches smaller than the grid, and a batch smaller than the lanes asked for.
+        HostLockstepBackend three_lanes(5, 3), many_lanes(1, 100);
+        expect_bit_identical(expected, run_grid(three_lanes, spec, 13));
+        expect_bit_identical(expected, run_grid(many_lanes, spec, 7));
+    }
+}
+
+// On fewer lanes than trajectories, still the CPU backend's results.
+TEST(LockstepHost, LanesMatchTheCpuBackend) {
+    const auto cpu = make_cpu_backend(1);
+    const SweepSpec spec = parity_spec(Precision::float64, IntegratorMethod::gd);
+    const auto expected = run_grid(*cpu, spec, 64);
+    HostLockstepBackend lanes(5, 3);
+    expect_close_results(expected, run_grid(lanes, spec, 144), 1e-9);
+    const SweepSpec single = parity_spec(Precision::float32, IntegratorMethod::gd);
+    HostLockstepBackend lane(1, 1);
+    expect_same_statuses(run_grid(*cpu, single, 64), run_grid(lane, single, 144), 0.01);
 }
 
 TEST(LockstepHost, RefusesWhatItDoesNotRun) {

@@ -31,7 +31,11 @@ bool have_cuda_device(std::string& why) {
 // The CUDA backend's batch with LockstepRunner in place of DeviceBatchRunner.
 class DeviceLockstepBackend final : public Backend {
 public:
-    explicit DeviceLockstepBackend(bool device_initial_states) : device_initial_states_(device_initial_states) {}
+    explicit DeviceLockstepBackend(bool device_initial_states, std::int64_t lanes = 0, int poll_interval = 16)
+        : device_initial_states_(device_initial_states) {
+        runner_.set_lanes(lanes);
+        runner_.set_poll_interval(poll_interval);
+    }
     std::string name() const override { return "cuda-lockstep"; }
     std::string device_name() const override { return "gpu"; }
     std::int64_t default_batch_size(const SweepSpec&) const override { return 64; }
@@ -103,6 +107,23 @@ TEST_F(LockstepGpu, BitIdenticalAcrossBatchSizes) {
     const auto expected = run_grid(lockstep, spec, 1000);
     expect_bit_identical(expected, run_grid(lockstep, spec, 7));
     expect_bit_identical(expected, run_grid(lockstep, spec, 1));
+}
+
+// Lanes refilled from the queue on the device (thrust::copy_if with the
+// CUDA policy) give the bits of one lane per trajectory.
+TEST_F(LockstepGpu, LanesAreBitIdentical) {
+    for (Precision precision : {Precision::float64, Precision::float32}) {
+        const SweepSpec spec = mixed_spec(precision, IntegratorMethod::gd);
+        const std::int64_t B = Grid(spec).size();
+        DeviceLockstepBackend one_lane_each(true);
+        const auto expected = run_grid(one_lane_each, spec, B);
+        for (std::int64_t lanes : {std::int64_t{1}, std::int64_t{3}, std::int64_t{7}})
+            for (int poll : {1, 5}) {
+                SCOPED_TRACE("lanes " + std::to_string(lanes) + ", poll every " + std::to_string(poll));
+                DeviceLockstepBackend lockstep(true, lanes, poll);
+                expect_bit_identical(expected, run_grid(lockstep, spec, B));
+            }
+    }
 }
 
 // Through make_cuda_backend: the backend takes the lockstep path when told to.

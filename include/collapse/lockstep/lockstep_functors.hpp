@@ -2,7 +2,8 @@
 // __host__ __device__ functors over a flat index. kernels/lockstep/
 // lockstep_algorithm.hpp runs them with thrust::for_each, on the host
 // (thrust::host, the tests) or the device (thrust::cuda::par.on(stream)),
-// between the batched matrix products. SPEC §8's aggregated form:
+// between the batched matrix products; per lane, with the problem data and
+// outputs of the lane's trajectory t = lane_trajectory[lane]. SPEC §8's aggregated form:
 //
 //   R1_i = sum_{k in labels(i)} (W x_i - y_k)      Q_i = sum_{k in labels(i)} (W y_k - x_i)
 //   R2_k = |S_k| W y_k - CS_k                       P_k = W CS_k - |S_k| y_k
@@ -25,42 +26,54 @@
 
 namespace collapse::lockstep {
 
+// One entry r of a lane's padded state <-> its trajectory's state in the pool.
+template <class Real>
+COLLAPSE_HD void transfer_state_entry(const LockstepView<Real>& v, Real* pool, bool pack, std::int64_t lane,
+                                      const LockstepTask<Real>& task, std::int64_t r) {
+    const LockstepShape& s = v.shape;
+    const int h = task.head_dim, H = s.head, d = s.dim;
+    Real* base = pool + task.pool_offset;
+    Real* padded = nullptr;
+    Real* own = nullptr;
+    if (r < s.x_size()) {
+        padded = v.x + lane * s.x_size() + r;
+        own = base + r;
+    } else if ((r -= s.x_size()) < s.y_size()) {
+        padded = v.y + lane * s.y_size() + r;
+        own = base + s.x_size() + r;
+    } else if ((r -= s.y_size()) < s.a_size()) {
+        padded = v.head_a + lane * s.a_size() + r; // A[row][c], row < H
+        const std::int64_t row = r / d;
+        if (row < h) own = base + s.x_size() + s.y_size() + r;
+    } else {
+        r -= s.a_size();
+        padded = v.head_b + lane * s.a_size() + r; // B[a][col], col < H
+        const std::int64_t a = r / H, col = r % H;
+        if (col < h) own = base + s.x_size() + s.y_size() + static_cast<std::int64_t>(h) * d + a * h + col;
+    }
+    if (pack) *padded = own != nullptr ? *own : Real(0);
+    else if (own != nullptr) *own = *padded;
+}
+
 // Per-trajectory state <-> the padded lockstep arrays. `pack` copies in from
 // the pool (StateLayout per trajectory at its pool_offset) and zero-pads the
-// head; otherwise the state goes back to the pool (padding dropped).
+// head; otherwise the state goes back to the pool (padding dropped). Over
+// lanes[0..n) when `lanes` is given, else over every lane; each lane moves
+// the state of its trajectory (empty lanes, -1, are skipped).
 template <class Real>
 struct TransferState {
     LockstepView<Real> v;
     Real* pool;
     bool pack;
+    const std::int64_t* lanes = nullptr;
 
     COLLAPSE_HD void operator()(std::int64_t e) const {
         const LockstepShape& s = v.shape;
-        const std::int64_t b = e / s.state_size();
-        std::int64_t r = e % s.state_size();
-        const LockstepTask<Real>& task = v.tasks[b];
-        const int h = task.head_dim, H = s.head, d = s.dim;
-        Real* base = pool + task.pool_offset;
-        Real* padded = nullptr;
-        Real* own = nullptr;
-        if (r < s.x_size()) {
-            padded = v.x + b * s.x_size() + r;
-            own = base + r;
-        } else if ((r -= s.x_size()) < s.y_size()) {
-            padded = v.y + b * s.y_size() + r;
-            own = base + s.x_size() + r;
-        } else if ((r -= s.y_size()) < s.a_size()) {
-            padded = v.head_a + b * s.a_size() + r; // A[row][c], row < H
-            const std::int64_t row = r / d;
-            if (row < h) own = base + s.x_size() + s.y_size() + r;
-        } else {
-            r -= s.a_size();
-            padded = v.head_b + b * s.a_size() + r; // B[a][col], col < H
-            const std::int64_t a = r / H, col = r % H;
-            if (col < h) own = base + s.x_size() + s.y_size() + static_cast<std::int64_t>(h) * d + a * h + col;
-        }
-        if (pack) *padded = own != nullptr ? *own : Real(0);
-        else if (own != nullptr) *own = *padded;
+        const std::int64_t i = e / s.state_size();
+        const std::int64_t lane = lanes != nullptr ? lanes[i] : i;
+        const std::int64_t t = v.lane_trajectory[lane];
+        if (t < 0) return;
+        transfer_state_entry(v, pool, pack, lane, v.tasks[t], e % s.state_size());
     }
 };
 
@@ -71,8 +84,9 @@ struct PlainHeadIdentity {
     LockstepView<Real> v;
 
     COLLAPSE_HD void operator()(std::int64_t e) const {
-        const std::int64_t b = e / v.shape.w_size(), r = e % v.shape.w_size();
-        if (v.tasks[b].head_dim == 0) v.w[e] = (r / v.shape.dim == r % v.shape.dim) ? Real(1) : Real(0);
+        const std::int64_t lane = e / v.shape.w_size(), r = e % v.shape.w_size();
+        const std::int64_t t = v.lane_trajectory[lane];
+        if (t >= 0 && v.tasks[t].head_dim == 0) v.w[e] = (r / v.shape.dim == r % v.shape.dim) ? Real(1) : Real(0);
     }
 };
 
@@ -83,11 +97,13 @@ struct ClassSums {
 
     COLLAPSE_HD void operator()(std::int64_t e) const {
         const LockstepShape& s = v.shape;
-        const std::int64_t b = e / s.y_size();
+        const std::int64_t lane = e / s.y_size();
+        const std::int64_t t = v.lane_trajectory[lane];
+        if (t < 0) return;
         const int k = static_cast<int>(e % s.y_size() / s.dim), c = static_cast<int>(e % s.dim);
-        const int* offset = v.member_offset + b * (s.classes + 1);
-        const int* members = v.members + b * s.member_stride();
-        const Real* x = v.x + b * s.x_size() + c;
+        const int* offset = v.member_offset + t * (s.classes + 1);
+        const int* members = v.members + t * s.member_stride();
+        const Real* x = v.x + lane * s.x_size() + c;
         Real sum = 0;
         for (int j = offset[k]; j < offset[k + 1]; ++j) sum += x[static_cast<std::int64_t>(members[j]) * s.dim];
         v.class_sum[e] = sum;
@@ -103,17 +119,20 @@ struct SampleResiduals {
 
     COLLAPSE_HD void operator()(std::int64_t e) const {
         const LockstepShape& s = v.shape;
-        const std::int64_t b = e / s.samples;
-        const LockstepTask<Real>& task = v.tasks[b];
+        const std::int64_t lane = e / s.samples;
+        const std::int64_t t = v.lane_trajectory[lane];
+        if (t < 0) return;
+        const std::int64_t sample = t * s.samples + e % s.samples; // in the trajectory's label block
+        const LockstepTask<Real>& task = v.tasks[t];
         const int d = s.dim;
         const bool head = task.head_dim > 0;
         const bool pull = head && !task.stop_gradient;
-        const int label = v.primary_label[e], second = v.second_label[e];
+        const int label = v.primary_label[sample], second = v.second_label[sample];
         const bool frustrated = second >= 0;
         const Real* x = v.x + e * d;
         const Real* p = v.projected_x + e * d;
-        const Real* y = v.y + b * s.y_size();
-        const Real* wy = v.projected_y + b * s.y_size();
+        const Real* y = v.y + lane * s.y_size();
+        const Real* wy = v.projected_y + lane * s.y_size();
         Real* r1 = v.residual_x + e * d;
         Real* g = v.gradient_x + e * d;
         Real loss = 0;
@@ -155,25 +174,60 @@ struct LabelResiduals {
 
     COLLAPSE_HD void operator()(std::int64_t e) const {
         const LockstepShape& s = v.shape;
-        const std::int64_t b = e / s.y_size();
-        const LockstepTask<Real>& task = v.tasks[b];
-        const Real degree = v.label_degree[b * s.classes + e % s.y_size() / s.dim];
+        const std::int64_t lane = e / s.y_size();
+        const std::int64_t t = v.lane_trajectory[lane];
+        if (t < 0) return;
+        const LockstepTask<Real>& task = v.tasks[t];
+        const Real degree = v.label_degree[t * s.classes + e % s.y_size() / s.dim];
         v.residual_y[e] = degree * v.projected_y[e] - v.class_sum[e];
         const bool pull = task.head_dim > 0 && !task.stop_gradient;
         v.gradient_y[e] = pull ? -(v.projected_sum[e] - degree * v.y[e]) : Real(0);
     }
 };
 
-// Fills a trajectory's watch before step 0 (runner.hpp's initial summary).
+// Lane `lane` takes trajectory t from loop step `first_step` on: its watch
+// is filled before the trajectory's step 0 (runner.hpp's initial summary).
 template <class Real>
-struct StartWatch {
+COLLAPSE_HD void start_lane(const LockstepView<Real>& v, std::int64_t lane, std::int64_t t, std::int64_t first_step) {
+    LockstepWatch watch;
+    watch.start();
+    v.watch[lane] = watch;
+    v.lane_trajectory[lane] = t;
+    v.lane_first_step[lane] = first_step;
+    v.summaries[t] = TrajectorySummary{}; // not_run until the trajectory stops
+}
+
+// Before the loop: lane l takes trajectory l, from step 0 (then TransferState packs the states).
+template <class Real>
+struct StartLanes {
     LockstepView<Real> v;
 
-    COLLAPSE_HD void operator()(std::int64_t b) const {
-        LockstepWatch watch;
-        watch.start();
-        v.watch[b] = watch;
-        v.summaries[b] = TrajectorySummary{}; // not_run until the trajectory stops
+    COLLAPSE_HD void operator()(std::int64_t lane) const { start_lane(v, lane, lane, 0); }
+};
+
+// Refill at a poll, over free_lanes[0..free) x state entries, after the
+// stopped trajectories of those lanes went back to the pool: the first
+// `refill` of them take the queued trajectories next, next + 1, ... from
+// loop step `first_step` on (state packed from the pool, zero-padded, watch
+// started); the others become empty (-1). Reads no lane_trajectory.
+template <class Real>
+struct RefillLanes {
+    LockstepView<Real> v;
+    Real* pool;
+    std::int64_t next;
+    std::int64_t refill;
+    std::int64_t first_step;
+
+    COLLAPSE_HD void operator()(std::int64_t e) const {
+        const std::int64_t i = e / v.shape.state_size(), r = e % v.shape.state_size();
+        const std::int64_t lane = v.free_lanes[i];
+        if (i >= refill) {
+            if (r == 0) v.lane_trajectory[lane] = -1;
+            return;
+        }
+        const std::int64_t t = next + i;
+        transfer_state_entry(v, pool, true, lane, v.tasks[t], r);
+        if (r == 0) start_lane(v, lane, t, first_step);
     }
 };
 
@@ -181,21 +235,24 @@ struct StartWatch {
 // observables, then runner.hpp's TrajectoryWatch (record point, peak
 // accuracy, divergence, collapse, stop), as in run_trajectory. A trajectory
 // that stops writes its summary and goes inactive: its state is no longer
-// updated and its later trace entries stay NaN.
+// updated and its later trace entries stay NaN. Per lane, at loop step
+// `loop_step`: the trajectory's own step is loop_step - lane_first_step.
 template <class Real>
 struct WatchStep {
     LockstepView<Real> v;
-    std::int64_t step;
+    std::int64_t loop_step;
 
-    COLLAPSE_HD void operator()(std::int64_t b) const {
-        LockstepWatch watch = v.watch[b];
+    COLLAPSE_HD void operator()(std::int64_t lane) const {
+        LockstepWatch watch = v.watch[lane];
         if (!watch.active) return;
         const LockstepShape& s = v.shape;
-        const LockstepTask<Real>& task = v.tasks[b];
+        const std::int64_t t = v.lane_trajectory[lane];
+        const std::int64_t step = loop_step - v.lane_first_step[lane];
+        const LockstepTask<Real>& task = v.tasks[t];
         const RunSettings& settings = task.settings;
         Real loss_sum = 0;
         int correct = 0;
-        for (std::int64_t i = b * s.samples; i < (b + 1) * s.samples; ++i) {
+        for (std::int64_t i = lane * s.samples; i < (lane + 1) * s.samples; ++i) {
             loss_sum += v.sample_loss[i];
             correct += v.sample_correct[i];
         }
@@ -203,36 +260,37 @@ struct WatchStep {
         const double accuracy = static_cast<double>(correct) / s.samples;
         const double inverse_reference = 1.0 / settings.reference_distance;
         const double label_distance =
-            inverse_reference * static_cast<double>(minimum_pairwise_distance(v.y + b * s.y_size(), s.classes, s.dim));
+            inverse_reference *
+            static_cast<double>(minimum_pairwise_distance(v.y + lane * s.y_size(), s.classes, s.dim));
         const double projected_distance =
             task.head_dim == 0 ? label_distance
                                : inverse_reference * static_cast<double>(minimum_pairwise_distance(
-                                                         v.projected_y + b * s.y_size(), s.classes, s.dim));
+                                                         v.projected_y + lane * s.y_size(), s.classes, s.dim));
         TrajectoryRecorder recorder;
         recorder.record_steps = v.record_steps;
         recorder.record_count = s.record_count;
-        recorder.label_distance = v.label_distance + b * s.record_count;
-        recorder.projected_distance = v.projected_distance + b * s.record_count;
-        recorder.accuracy = v.accuracy + b * s.record_count;
-        recorder.loss = v.loss + b * s.record_count;
+        recorder.label_distance = v.label_distance + t * s.record_count;
+        recorder.projected_distance = v.projected_distance + t * s.record_count;
+        recorder.accuracy = v.accuracy + t * s.record_count;
+        recorder.loss = v.loss + t * s.record_count;
         if (watch.observe(step, StepObservation{loss, accuracy, label_distance, projected_distance}, settings, recorder,
                           true))
-            v.summaries[b] = watch.summary;
-        v.watch[b] = watch;
+            v.summaries[t] = watch.summary;
+        v.watch[lane] = watch;
     }
 };
 
-// z <- z - lr * (1/M) (M dL/dz) for active trajectories, over the padded
-// state; padded head entries are left alone (they are zero and stay zero).
+// z <- z - lr * (1/M) (M dL/dz) for active lanes, over the padded state;
+// padded head entries are left alone (they are zero and stay zero).
 template <class Real>
 struct UpdateState {
     LockstepView<Real> v;
 
     COLLAPSE_HD void operator()(std::int64_t e) const {
         const LockstepShape& s = v.shape;
-        const std::int64_t b = e / s.state_size();
+        const std::int64_t b = e / s.state_size(); // the lane
         if (!v.watch[b].active) return;
-        const LockstepTask<Real>& task = v.tasks[b];
+        const LockstepTask<Real>& task = v.tasks[v.lane_trajectory[b]];
         const Real lr = static_cast<Real>(task.settings.lr), scale = task.inverse_pair_count;
         std::int64_t r = e % s.state_size();
         Real* value;
@@ -258,9 +316,14 @@ struct UpdateState {
     }
 };
 
-// Whether a trajectory still runs (polled to end the loop early).
+// Whether a lane's trajectory still runs (polled to end the loop early).
 struct IsActive {
     COLLAPSE_HD bool operator()(const LockstepWatch& watch) const { return watch.active; }
+};
+
+// Whether a lane is free: its trajectory stopped, or it is empty (the stencil of the compaction).
+struct IsInactive {
+    COLLAPSE_HD bool operator()(const LockstepWatch& watch) const { return !watch.active; }
 };
 
 } // namespace collapse::lockstep

@@ -6,8 +6,12 @@
 // of B stay exactly zero under the flow (dA = B^T G has row r = B[:,r]^T G,
 // dB = G A^T has column r = G A[r,:]^T), and the update is masked there too.
 //
-// Every array is one block per trajectory at a fixed stride, so the matrix
-// products are strided-batched GEMMs. This header is free of CUDA and Thrust.
+// The batch's B trajectories run on L <= B lanes: the state and evaluation
+// arrays are one block per lane at a fixed stride, so the matrix products
+// are strided-batched GEMMs over the lanes; the problem arrays and outputs
+// are one block per trajectory. A lane freed by a trajectory that stopped
+// is refilled with the next queued trajectory (run_lockstep). This header
+// is free of CUDA and Thrust.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +28,7 @@ namespace collapse::lockstep {
 // Shape of one lockstep batch.
 struct LockstepShape {
     std::int64_t batch = 0; // B trajectories
+    std::int64_t lanes = 0; // L <= B lanes the trajectories run on (lane_count)
     int samples = 0;        // N
     int classes = 0;        // K
     int dim = 0;            // d
@@ -40,6 +45,11 @@ struct LockstepShape {
     COLLAPSE_HD std::int64_t member_stride() const { return 2 * static_cast<std::int64_t>(samples); }
 };
 
+// L for a batch of B trajectories: `requested` lanes, B when 0 (or more than B).
+inline std::int64_t lane_count(std::int64_t batch, std::int64_t requested) {
+    return requested <= 0 || requested > batch ? batch : requested;
+}
+
 // The fixed data of one trajectory.
 template <class Real>
 struct LockstepTask {
@@ -54,7 +64,9 @@ struct LockstepTask {
 using LockstepWatch = TrajectoryWatch;
 
 // Raw pointers to every array of a batch, on the host or the device.
-// Blocks are per trajectory at the strides of LockstepShape.
+// Blocks are per trajectory [B] or per lane [L] at the strides of
+// LockstepShape; a lane's problem data and outputs are those of its
+// trajectory t = lane_trajectory[lane].
 template <class Real>
 struct LockstepView {
     LockstepShape shape;
@@ -66,27 +78,30 @@ struct LockstepView {
     const int* member_offset = nullptr;        // [B][K+1], into the trajectory's block of `members`
     const int* members = nullptr;              // [B][2N], samples of S_k in increasing order
     // State, padded.
-    Real* x = nullptr;      // [B][N][d]
-    Real* y = nullptr;      // [B][K][d]
-    Real* head_a = nullptr; // [B][H][d]
-    Real* head_b = nullptr; // [B][d][H]
+    Real* x = nullptr;      // [L][N][d]
+    Real* y = nullptr;      // [L][K][d]
+    Real* head_a = nullptr; // [L][H][d]
+    Real* head_b = nullptr; // [L][d][H]
     // One evaluation.
-    Real* w = nullptr;              // [B][d][d], W = B A (identity for plain trajectories)
-    Real* projected_x = nullptr;    // [B][N][d], rows W x_i
-    Real* projected_y = nullptr;    // [B][K][d], rows W y_k
-    Real* class_sum = nullptr;      // [B][K][d], CS_k = sum of x_i over i in S_k
-    Real* projected_sum = nullptr;  // [B][K][d], rows W CS_k
-    Real* residual_x = nullptr;     // [B][N][d], R1_i
-    Real* residual_y = nullptr;     // [B][K][d], R2_k
-    Real* gradient_x = nullptr;     // [B][N][d], M dL/dx_i
-    Real* gradient_y = nullptr;     // [B][K][d], M dL/dy_k
-    Real* gradient_w = nullptr;     // [B][d][d], M dL/dW
-    Real* gradient_a = nullptr;     // [B][H][d], M dL/dA
-    Real* gradient_b = nullptr;     // [B][d][H], M dL/dB
-    Real* sample_loss = nullptr;    // [B][N], the sample's squared residuals
-    int* sample_correct = nullptr;  // [B][N], 1 when the nearest label to W x_i is c_i
+    Real* w = nullptr;              // [L][d][d], W = B A (identity for plain trajectories)
+    Real* projected_x = nullptr;    // [L][N][d], rows W x_i
+    Real* projected_y = nullptr;    // [L][K][d], rows W y_k
+    Real* class_sum = nullptr;      // [L][K][d], CS_k = sum of x_i over i in S_k
+    Real* projected_sum = nullptr;  // [L][K][d], rows W CS_k
+    Real* residual_x = nullptr;     // [L][N][d], R1_i
+    Real* residual_y = nullptr;     // [L][K][d], R2_k
+    Real* gradient_x = nullptr;     // [L][N][d], M dL/dx_i
+    Real* gradient_y = nullptr;     // [L][K][d], M dL/dy_k
+    Real* gradient_w = nullptr;     // [L][d][d], M dL/dW
+    Real* gradient_a = nullptr;     // [L][H][d], M dL/dA
+    Real* gradient_b = nullptr;     // [L][d][H], M dL/dB
+    Real* sample_loss = nullptr;    // [L][N], the sample's squared residuals
+    int* sample_correct = nullptr;  // [L][N], 1 when the nearest label to W x_i is c_i
     // Watching and output.
-    LockstepWatch* watch = nullptr;             // [B]
+    LockstepWatch* watch = nullptr;             // [L]
+    std::int64_t* lane_trajectory = nullptr;    // [L], the lane's trajectory; -1 = empty
+    std::int64_t* lane_first_step = nullptr;    // [L], the loop step its trajectory started at
+    std::int64_t* free_lanes = nullptr;         // [L], scratch: inactive lanes at a poll
     const std::int64_t* record_steps = nullptr; // [T]
     double* label_distance = nullptr;           // [B][T]
     double* projected_distance = nullptr;       // [B][T]
@@ -96,30 +111,61 @@ struct LockstepView {
 };
 
 // Element counts of the arrays a batch needs, so that host and device
-// storage allocate the same thing.
+// storage allocate the same thing. Per lane [L]: the state and evaluation
+// blocks, sample_loss/sample_correct (lane_samples) and the lane
+// bookkeeping; per trajectory [B]: labels, degrees, membership lists, traces.
 struct LockstepSizes {
-    std::int64_t per_sample_block, per_label_block, head_a, head_w, samples, members, member_offsets, labels, traces;
+    std::int64_t per_sample_block, per_label_block, head_a, head_w, lane_samples, lanes; // [L]
+    std::int64_t samples, members, member_offsets, labels, traces;                       // [B]
 
     explicit LockstepSizes(const LockstepShape& s)
-        : per_sample_block(s.batch * s.x_size()), per_label_block(s.batch * s.y_size()), head_a(s.batch * s.a_size()),
-          head_w(s.batch * s.w_size()), samples(s.batch * s.samples), members(s.batch * s.member_stride()),
-          member_offsets(s.batch * (s.classes + 1)), labels(s.batch * s.classes), traces(s.batch * s.record_count) {}
+        : per_sample_block(s.lanes * s.x_size()), per_label_block(s.lanes * s.y_size()), head_a(s.lanes * s.a_size()),
+          head_w(s.lanes * s.w_size()), lane_samples(s.lanes * s.samples), lanes(s.lanes),
+          samples(s.batch * s.samples), members(s.batch * s.member_stride()), member_offsets(s.batch * (s.classes + 1)),
+          labels(s.batch * s.classes), traces(s.batch * s.record_count) {}
 
-    // Reals of the state-sized and evaluation arrays above, per batch.
-    std::int64_t reals() const {
-        return 4 * per_sample_block + 6 * per_label_block + 4 * head_a + 2 * head_w + samples + labels;
+    // Reals of the per-lane state and evaluation arrays (sample_loss included).
+    std::int64_t lane_reals() const {
+        return 4 * per_sample_block + 6 * per_label_block + 4 * head_a + 2 * head_w + lane_samples;
     }
+    // Reals of the per-trajectory arrays (label degrees).
+    std::int64_t trajectory_reals() const { return labels; }
 };
 
-// Bytes the lockstep path needs on the device per trajectory of this shape.
-inline std::size_t lockstep_bytes_per_trajectory(const TrajectoryDims& dims, int record_count, std::size_t real_bytes) {
-    LockstepShape shape{1, dims.samples, dims.classes, dims.dim, dims.head_dim, record_count};
+// Bytes the lockstep path needs on the device per lane of this shape: the
+// padded state and evaluation arrays, sample_correct, watch and lane bookkeeping.
+inline std::size_t lockstep_bytes_per_lane(const TrajectoryDims& dims, std::size_t real_bytes) {
+    const LockstepShape shape{1, 1, dims.samples, dims.classes, dims.dim, dims.head_dim, 0};
     const LockstepSizes sizes(shape);
-    // The padded arrays, plus the per-trajectory pool the states come from and go back to.
-    return static_cast<std::size_t>(sizes.reals() + static_cast<std::int64_t>(StateLayout(dims).size)) * real_bytes +
-           static_cast<std::size_t>(sizes.samples * 3 + sizes.members + sizes.member_offsets) * sizeof(int) +
-           static_cast<std::size_t>(4 * sizes.traces) * sizeof(double) + sizeof(LockstepWatch) +
-           sizeof(TrajectorySummary) + sizeof(LockstepTask<double>);
+    return static_cast<std::size_t>(sizes.lane_reals()) * real_bytes +
+           static_cast<std::size_t>(sizes.lane_samples) * sizeof(int) + sizeof(LockstepWatch) +
+           3 * sizeof(std::int64_t);
+}
+
+// Bytes per trajectory of the batch, lane or not: the problem arrays, the
+// pool its state comes from and goes back to, traces, summary and task.
+inline std::size_t lockstep_bytes_per_queued_trajectory(const TrajectoryDims& dims, int record_count,
+                                                        std::size_t real_bytes) {
+    const LockstepShape shape{1, 1, dims.samples, dims.classes, dims.dim, dims.head_dim, record_count};
+    const LockstepSizes sizes(shape);
+    return static_cast<std::size_t>(sizes.trajectory_reals() + static_cast<std::int64_t>(StateLayout(dims).size)) *
+               real_bytes +
+           static_cast<std::size_t>(sizes.samples * 2 + sizes.members + sizes.member_offsets) * sizeof(int) +
+           static_cast<std::size_t>(4 * sizes.traces) * sizeof(double) + sizeof(TrajectorySummary) +
+           sizeof(LockstepTask<double>);
+}
+
+// Bytes for a batch of `batch` trajectories on `lanes` lanes.
+inline std::size_t lockstep_bytes(const TrajectoryDims& dims, int record_count, std::size_t real_bytes,
+                                  std::int64_t batch, std::int64_t lanes) {
+    return static_cast<std::size_t>(lane_count(batch, lanes)) * lockstep_bytes_per_lane(dims, real_bytes) +
+           static_cast<std::size_t>(batch) * lockstep_bytes_per_queued_trajectory(dims, record_count, real_bytes);
+}
+
+// Bytes per trajectory when every trajectory has its own lane (L = B).
+inline std::size_t lockstep_bytes_per_trajectory(const TrajectoryDims& dims, int record_count, std::size_t real_bytes) {
+    return lockstep_bytes_per_lane(dims, real_bytes) +
+           lockstep_bytes_per_queued_trajectory(dims, record_count, real_bytes);
 }
 
 // The size rule: the lockstep path when one trajectory's state (X, Y, A, B at
