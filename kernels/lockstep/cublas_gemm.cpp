@@ -1,5 +1,7 @@
 #include "lockstep/cublas_gemm.hpp"
 
+#include <dlfcn.h>
+
 #include "collapse/backend/backend.hpp"
 
 #define COLLAPSE_CUBLAS_STRINGIFY_DETAIL(x) #x
@@ -9,6 +11,63 @@
 
 namespace collapse::cuda {
 namespace {
+
+// libcublas is opened on first use, not linked: loading it (and
+// libcublasLt) costs every process ~200 MB of resident memory in
+// relocations, `collapse-sweep --help` and CPU-only runs included, and only
+// the lockstep path needs it. The toolkit ships no static cuBLAS here.
+// cublas_v2.h maps some names to *_v2 symbols; stringifying after macro
+// expansion looks up the symbol the header means.
+#define COLLAPSE_CUBLAS_SYMBOL(function) COLLAPSE_CUBLAS_STRINGIFY(function)
+
+struct CublasLibrary {
+    void* handle = nullptr;
+    std::string failure;
+    decltype(&cublasCreate) create = nullptr;
+    decltype(&cublasDestroy) destroy = nullptr;
+    decltype(&cublasSetStream) set_stream = nullptr;
+    decltype(&cublasSetAtomicsMode) set_atomics_mode = nullptr;
+    decltype(&cublasSetMathMode) set_math_mode = nullptr;
+    decltype(&cublasSgemmStridedBatched) sgemm_strided_batched = nullptr;
+    decltype(&cublasDgemmStridedBatched) dgemm_strided_batched = nullptr;
+    decltype(&cublasGetStatusName) status_name = nullptr;
+    decltype(&cublasGetStatusString) status_string = nullptr;
+
+    CublasLibrary() {
+        for (const char* name : {"libcublas.so." COLLAPSE_CUBLAS_STRINGIFY(CUBLAS_VER_MAJOR), "libcublas.so"}) {
+            handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+            if (handle != nullptr) break;
+        }
+        if (handle == nullptr) {
+            const char* reason = dlerror();
+            failure = std::string("cannot load libcublas.so." COLLAPSE_CUBLAS_STRINGIFY(CUBLAS_VER_MAJOR) ": ") +
+                      (reason != nullptr ? reason : "dlopen failed");
+            return;
+        }
+        resolve(create, COLLAPSE_CUBLAS_SYMBOL(cublasCreate));
+        resolve(destroy, COLLAPSE_CUBLAS_SYMBOL(cublasDestroy));
+        resolve(set_stream, COLLAPSE_CUBLAS_SYMBOL(cublasSetStream));
+        resolve(set_atomics_mode, COLLAPSE_CUBLAS_SYMBOL(cublasSetAtomicsMode));
+        resolve(set_math_mode, COLLAPSE_CUBLAS_SYMBOL(cublasSetMathMode));
+        resolve(sgemm_strided_batched, COLLAPSE_CUBLAS_SYMBOL(cublasSgemmStridedBatched));
+        resolve(dgemm_strided_batched, COLLAPSE_CUBLAS_SYMBOL(cublasDgemmStridedBatched));
+        resolve(status_name, COLLAPSE_CUBLAS_SYMBOL(cublasGetStatusName));
+        resolve(status_string, COLLAPSE_CUBLAS_SYMBOL(cublasGetStatusString));
+    }
+
+    template <class Function>
+    void resolve(Function& function, const char* symbol) {
+        function = reinterpret_cast<Function>(dlsym(handle, symbol));
+        if (function == nullptr && failure.empty()) failure = std::string("libcublas lacks ") + symbol;
+    }
+};
+
+// The library, loaded once; throws BackendError when it cannot be used.
+const CublasLibrary& cublas() {
+    static const CublasLibrary library;
+    if (!library.failure.empty()) throw BackendError("cuBLAS unavailable: " + library.failure);
+    return library;
+}
 
 cublasOperation_t operation(bool transpose) { return transpose ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
@@ -21,8 +80,9 @@ bool empty(const lockstep::GemmBatch<Real>& batch) {
 } // namespace
 
 std::string describe_cublas_status(cublasStatus_t status, const char* call, const char* site) {
-    return std::string(call) + " at " + site + ": " + cublasGetStatusName(status) + " (" +
-           cublasGetStatusString(status) + ")";
+    const CublasLibrary& library = cublas();
+    return std::string(call) + " at " + site + ": " + library.status_name(status) + " (" +
+           library.status_string(status) + ")";
 }
 
 void check_cublas(cublasStatus_t status, const char* call, const char* site) {
@@ -32,27 +92,28 @@ void check_cublas(cublasStatus_t status, const char* call, const char* site) {
 }
 
 CublasBatchedGemm::CublasBatchedGemm(cudaStream_t stream) {
-    COLLAPSE_CUBLAS_CHECK(cublasCreate(&handle_));
+    const CublasLibrary& library = cublas();
+    COLLAPSE_CUBLAS_CHECK(library.create(&handle_));
     try {
-        COLLAPSE_CUBLAS_CHECK(cublasSetStream(handle_, stream));
+        COLLAPSE_CUBLAS_CHECK(library.set_stream(handle_, stream));
         // Results must not depend on timing (SPEC §5): no atomics (the default, stated).
-        COLLAPSE_CUBLAS_CHECK(cublasSetAtomicsMode(handle_, CUBLAS_ATOMICS_NOT_ALLOWED));
+        COLLAPSE_CUBLAS_CHECK(library.set_atomics_mode(handle_, CUBLAS_ATOMICS_NOT_ALLOWED));
         // Full precision in float32 too: no TF32 tensor-core products.
-        COLLAPSE_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_PEDANTIC_MATH));
+        COLLAPSE_CUBLAS_CHECK(library.set_math_mode(handle_, CUBLAS_PEDANTIC_MATH));
     } catch (...) {
-        (void)cublasDestroy(handle_);
+        (void)library.destroy(handle_);
         throw;
     }
 }
 
 CublasBatchedGemm::~CublasBatchedGemm() {
-    if (handle_ != nullptr) (void)cublasDestroy(handle_);
+    if (handle_ != nullptr) (void)cublas().destroy(handle_);
 }
 
 void CublasBatchedGemm::operator()(const lockstep::GemmBatch<float>& batch) const {
     if (empty(batch)) return;
     const lockstep::ColumnMajorGemm<float> g = lockstep::to_column_major(batch);
-    COLLAPSE_CUBLAS_CHECK(cublasSgemmStridedBatched(
+    COLLAPSE_CUBLAS_CHECK(cublas().sgemm_strided_batched(
         handle_, operation(g.transpose_first), operation(g.transpose_second), g.m, g.n, g.k, &g.alpha, g.first,
         g.ld_first, g.stride_first, g.second, g.ld_second, g.stride_second, &g.beta, g.c, g.ld_c, g.stride_c, g.count));
 }
@@ -60,7 +121,7 @@ void CublasBatchedGemm::operator()(const lockstep::GemmBatch<float>& batch) cons
 void CublasBatchedGemm::operator()(const lockstep::GemmBatch<double>& batch) const {
     if (empty(batch)) return;
     const lockstep::ColumnMajorGemm<double> g = lockstep::to_column_major(batch);
-    COLLAPSE_CUBLAS_CHECK(cublasDgemmStridedBatched(
+    COLLAPSE_CUBLAS_CHECK(cublas().dgemm_strided_batched(
         handle_, operation(g.transpose_first), operation(g.transpose_second), g.m, g.n, g.k, &g.alpha, g.first,
         g.ld_first, g.stride_first, g.second, g.ld_second, g.stride_second, &g.beta, g.c, g.ld_c, g.stride_c, g.count));
 }
