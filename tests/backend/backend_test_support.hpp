@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,21 @@ void expect_close_results(const std::map<std::int64_t, BatchOutput>& expected,
 // (at least one step).
 void expect_same_statuses(const std::map<std::int64_t, BatchOutput>& expected,
                           const std::map<std::int64_t, BatchOutput>& actual, double relative_collapse_step);
+
+// A host-run stand-in for a device path (the tests' emulations): Derived
+// provides `template <class Real> void run_typed(spec, grid, flat_indices, out)`.
+template <class Derived>
+class HostTestBackend : public Backend {
+public:
+    std::string device_name() const override { return "host"; }
+    std::int64_t default_batch_size(const SweepSpec&) const override { return 64; }
+    void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
+                   BatchOutput& out) override {
+        Derived& self = static_cast<Derived&>(*this);
+        if (spec.integrator.precision == Precision::float32) self.template run_typed<float>(spec, grid, flat_indices, out);
+        else self.template run_typed<double>(spec, grid, flat_indices, out);
+    }
+};
 
 // Skips the test when this build or machine has no usable CUDA device.
 class CudaBackendTest : public ::testing::Test {

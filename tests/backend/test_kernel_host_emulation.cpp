@@ -61,21 +61,12 @@ void run_team_on_threads(const cuda::TrajectoryKernelArgs<Real>& args, const cud
 
 // A Backend whose run_batch is what CudaBackend does, with the kernel launch
 // replaced by a host loop over the kernel's body.
-class HostEmulatedCudaBackend final : public Backend {
+class HostEmulatedCudaBackend final : public HostTestBackend<HostEmulatedCudaBackend> {
 public:
     explicit HostEmulatedCudaBackend(EmulatedKernel kernel = {}) : kernel_(kernel) {}
 
     std::string name() const override { return "cuda-host-emulation"; }
-    std::string device_name() const override { return "host"; }
-    std::int64_t default_batch_size(const SweepSpec&) const override { return 64; }
 
-    void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
-                   BatchOutput& out) override {
-        if (spec.integrator.precision == Precision::float32) run_typed<float>(spec, grid, flat_indices, out);
-        else run_typed<double>(spec, grid, flat_indices, out);
-    }
-
-private:
     template <class Real>
     void run_typed(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
                    BatchOutput& out) {
@@ -130,6 +121,7 @@ private:
         cuda::unpack_final_states(spec, host, out);
     }
 
+private:
     EmulatedKernel kernel_;
 };
 

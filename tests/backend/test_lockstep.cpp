@@ -26,23 +26,14 @@ namespace collapse::testing {
 namespace {
 
 // A Backend whose run_batch is the CUDA backend's with the lockstep path on the host.
-class HostLockstepBackend final : public Backend {
+class HostLockstepBackend final : public HostTestBackend<HostLockstepBackend> {
 public:
     explicit HostLockstepBackend(int poll_interval = 16, std::int64_t lanes = 0) {
         options_.poll_interval = poll_interval;
         options_.lanes = lanes;
     }
     std::string name() const override { return "cuda-lockstep-host"; }
-    std::string device_name() const override { return "host"; }
-    std::int64_t default_batch_size(const SweepSpec&) const override { return 64; }
 
-    void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
-                   BatchOutput& out) override {
-        if (spec.integrator.precision == Precision::float32) run_typed<float>(spec, grid, flat_indices, out);
-        else run_typed<double>(spec, grid, flat_indices, out);
-    }
-
-private:
     template <class Real>
     void run_typed(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
                    BatchOutput& out) {
@@ -55,6 +46,7 @@ private:
         cuda::unpack_final_states(spec, host, out);
     }
 
+private:
     lockstep::LockstepOptions options_;
 
 public:
