@@ -190,7 +190,8 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
 
     // The union of every rank file's finished work decides what is pending.
     if (setup.status.empty()) setup.status.assign(static_cast<std::size_t>(grid.size()), -1);
-    const std::vector<std::int8_t> finished = session.max_on_root(setup.status);
+    std::vector<std::int8_t> finished = session.max_on_root(setup.status);
+    std::vector<std::int8_t>().swap(setup.status); // 1 B per trajectory of the grid, not needed past this point
     std::int64_t batch_size = options.batch_size > 0 ? options.batch_size : setup.backend->default_batch_size(spec);
 
     mpi_stop_requested = false;
@@ -211,11 +212,12 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
     SweepReport report;
     try {
         if (rank == 0) {
-            const std::vector<std::int64_t> pending = pending_trajectories(FlatRange{0, grid.size()}, finished);
+            const PendingSet pending = pending_trajectories(FlatRange{0, grid.size()}, finished);
+            std::vector<std::int8_t>().swap(finished);
             // Without --batch-size, at least four chunks per rank, so that
             // ranks whose trajectories collapse early can take more of them.
             if (options.batch_size <= 0)
-                batch_size = std::clamp<std::int64_t>(static_cast<std::int64_t>(pending.size()) / (4 * session.size()),
+                batch_size = std::clamp<std::int64_t>(pending.size() / (4 * session.size()),
                                                       1, batch_size);
             if (!options.quiet)
                 std::cerr << "collapse-sweep: MPI mode, " << session.size() << " ranks: " << pending.size()
@@ -237,7 +239,7 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
             });
             ProgressDisplay display(stderr, options.quiet);
             SweepProgress total;
-            total.trajectories_total = static_cast<std::int64_t>(pending.size());
+            total.trajectories_total = pending.size();
             try {
                 mpi::coordinate_chunks(session, queue, mpi_stop_requested, local_done, current_progress,
                                        [&](const mpi::RankProgress& all) {

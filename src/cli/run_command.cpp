@@ -96,7 +96,10 @@ int run_single_process(const RunOptions& options) {
     if (spec.output.save_initial)
         for (std::int64_t seed = 0; seed < spec.seeds; ++seed) writer->write_seed_data(make_seed_data(spec, seed));
 
-    const std::vector<std::int64_t> pending = pending_trajectories(range, status);
+    // As runs of consecutive flat indices; the status array (1 B per
+    // trajectory of the grid, read on --resume) is not needed past this point.
+    const PendingSet pending = pending_trajectories(range, status);
+    std::vector<std::int8_t>().swap(status);
     const std::int64_t batch_size = options.batch_size > 0 ? options.batch_size : backend->default_batch_size(spec);
     if (!options.quiet)
         std::cerr << "collapse-sweep: " << pending.size() << " trajectories to run (grid " << grid.size() << ") on "
@@ -117,7 +120,7 @@ int run_single_process(const RunOptions& options) {
         PendingQueue queue(pending, batch_size);
         std::vector<Backend*> pointers;
         for (const auto& each : backends) pointers.push_back(each.get());
-        const auto total = static_cast<std::int64_t>(pending.size());
+        const std::int64_t total = pending.size();
         report = run_sweep_pulling(spec, grid, pointers, [&] { return queue.next(); }, write,
                                    [&](SweepProgress progress) {
                                        progress.trajectories_total = total;

@@ -10,17 +10,15 @@
 
 namespace collapse {
 
-PendingQueue::PendingQueue(std::vector<std::int64_t> pending, std::int64_t chunk_size)
-    : pending_(std::move(pending)), chunk_size_(static_cast<std::size_t>(chunk_size)) {
+PendingQueue::PendingQueue(PendingSet pending, std::int64_t chunk_size)
+    : pending_(std::move(pending)), chunk_size_(chunk_size) {
     if (chunk_size < 1) throw std::invalid_argument("batch size must be at least 1");
 }
 
 std::vector<std::int64_t> PendingQueue::next() {
     const std::lock_guard lock(mutex_);
-    const std::size_t count = std::min(chunk_size_, pending_.size() - position_);
-    std::vector<std::int64_t> chunk(pending_.begin() + static_cast<std::ptrdiff_t>(position_),
-                                    pending_.begin() + static_cast<std::ptrdiff_t>(position_ + count));
-    position_ += count;
+    std::vector<std::int64_t> chunk;
+    pending_.take(position_, chunk_size_, chunk);
     return chunk;
 }
 

@@ -30,20 +30,63 @@ FlatRange shard_range(std::int64_t grid_size, ShardSelection shard) {
     return FlatRange{boundary(shard.index), boundary(shard.index + 1)};
 }
 
-std::vector<std::int64_t> pending_trajectories(FlatRange range, std::span<const std::int8_t> status) {
-    std::vector<std::int64_t> pending;
-    for (std::int64_t flat = range.begin; flat < range.end; ++flat)
-        if (status.empty() || status[static_cast<std::size_t>(flat)] < 0) pending.push_back(flat);
-    return pending;
+PendingSet::PendingSet(std::vector<FlatRange> ranges) {
+    for (const FlatRange& range : ranges) {
+        if (range.size() <= 0) continue;
+        ranges_.push_back(range);
+        size_ += range.size();
+    }
 }
 
-SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend, std::span<const std::int64_t> pending,
+PendingSet PendingSet::of(const std::vector<std::int64_t>& indices) {
+    std::vector<FlatRange> runs;
+    for (const std::int64_t flat : indices) {
+        if (!runs.empty() && runs.back().end == flat) ++runs.back().end;
+        else runs.push_back(FlatRange{flat, flat + 1});
+    }
+    return PendingSet(std::move(runs));
+}
+
+void PendingSet::take(Position& at, std::int64_t count, std::vector<std::int64_t>& out) const {
+    out.clear();
+    while (count > 0 && at.range < ranges_.size()) {
+        const FlatRange& range = ranges_[at.range];
+        const std::int64_t taken = std::min(count, range.size() - at.offset);
+        for (std::int64_t i = 0; i < taken; ++i) out.push_back(range.begin + at.offset + i);
+        count -= taken;
+        at.offset += taken;
+        if (at.offset == range.size()) {
+            ++at.range;
+            at.offset = 0;
+        }
+    }
+}
+
+std::vector<std::int64_t> PendingSet::indices() const {
+    std::vector<std::int64_t> all;
+    Position start;
+    take(start, size_, all);
+    return all;
+}
+
+PendingSet pending_trajectories(FlatRange range, std::span<const std::int8_t> status) {
+    if (status.empty()) return PendingSet({range});
+    std::vector<FlatRange> runs;
+    for (std::int64_t flat = range.begin; flat < range.end; ++flat) {
+        if (status[static_cast<std::size_t>(flat)] >= 0) continue;
+        if (!runs.empty() && runs.back().end == flat) ++runs.back().end;
+        else runs.push_back(FlatRange{flat, flat + 1});
+    }
+    return PendingSet(std::move(runs));
+}
+
+SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend, const PendingSet& pending,
                       std::int64_t batch_size, const std::function<void(const BatchOutput&)>& write_batch,
                       const std::function<void(const SweepProgress&)>& on_progress,
                       const std::atomic<bool>& stop_requested) {
     if (batch_size < 1) throw std::invalid_argument("batch size must be at least 1");
     SweepReport report;
-    report.progress.trajectories_total = static_cast<std::int64_t>(pending.size());
+    report.progress.trajectories_total = pending.size();
     // Two buffers: the backend fills one while the writer thread drains the other.
     BatchOutput buffers[2];
     std::future<void> writing;
@@ -51,14 +94,18 @@ SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend,
         if (writing.valid()) writing.get(); // rethrows a writer error here
     };
     int current = 0;
-    for (std::size_t start = 0; start < pending.size(); start += static_cast<std::size_t>(batch_size)) {
+    PendingSet::Position next;
+    std::vector<std::int64_t> indices; // this batch's flat indices
+    for (;;) {
+        pending.take(next, batch_size, indices);
+        if (indices.empty()) break;
         if (stop_requested.load()) {
             report.interrupted = true;
             break;
         }
-        const std::size_t count = std::min(pending.size() - start, static_cast<std::size_t>(batch_size));
+        const std::size_t count = indices.size();
         BatchOutput& batch = buffers[current];
-        backend.run_batch(spec, grid, pending.subspan(start, count), batch);
+        backend.run_batch(spec, grid, indices, batch);
         finish_writing();
         for (const TrajectorySummary& summary : batch.summary) {
             const auto status = static_cast<int>(summary.status);

@@ -31,12 +31,12 @@ std::vector<std::int64_t> iota(std::int64_t count) {
 }
 
 TEST(PendingQueue, HandsOutConsecutiveChunksThenNothing) {
-    PendingQueue queue({4, 5, 9, 10, 11}, 2);
+    PendingQueue queue(PendingSet::of({4, 5, 9, 10, 11}), 2);
     EXPECT_EQ(queue.next(), (std::vector<std::int64_t>{4, 5}));
     EXPECT_EQ(queue.next(), (std::vector<std::int64_t>{9, 10}));
     EXPECT_EQ(queue.next(), (std::vector<std::int64_t>{11}));
     EXPECT_TRUE(queue.next().empty());
-    EXPECT_THROW(PendingQueue({1}, 0), std::invalid_argument);
+    EXPECT_THROW(PendingQueue(PendingSet::of({1}), 0), std::invalid_argument);
 }
 
 TEST(RunSweepPulling, EveryTrajectoryOnceAcrossBackendsOnOneWriterThread) {
@@ -44,7 +44,7 @@ TEST(RunSweepPulling, EveryTrajectoryOnceAcrossBackendsOnOneWriterThread) {
     const Grid grid(spec);
     SleepyBackend a, b, c;
     Backend* const backends[] = {&a, &b, &c};
-    PendingQueue queue(iota(grid.size()), 3);
+    PendingQueue queue(PendingSet::of(iota(grid.size())), 3);
     std::vector<std::int64_t> written;
     std::set<std::thread::id> writer_threads;
     std::atomic<bool> stop{false};
@@ -71,7 +71,7 @@ TEST(RunSweepPulling, StopFinishesBatchesInFlight) {
     const Grid grid(spec);
     SleepyBackend a, b;
     Backend* const backends[] = {&a, &b};
-    PendingQueue queue(iota(grid.size()), 2);
+    PendingQueue queue(PendingSet::of(iota(grid.size())), 2);
     std::atomic<bool> stop{false};
     std::int64_t written = 0;
     const SweepReport report = run_sweep_pulling(
@@ -94,11 +94,11 @@ TEST(RunSweepPulling, BackendAndWriterErrorsReachTheCaller) {
     bad.fail = true;
     Backend* const backends[] = {&good, &bad};
     std::atomic<bool> stop{false};
-    PendingQueue queue(iota(grid.size()), 2);
+    PendingQueue queue(PendingSet::of(iota(grid.size())), 2);
     EXPECT_THROW(run_sweep_pulling(spec, grid, backends, [&] { return queue.next(); }, [](const BatchOutput&) {},
                                    nullptr, stop),
                  std::runtime_error);
-    PendingQueue again(iota(grid.size()), 2);
+    PendingQueue again(PendingSet::of(iota(grid.size())), 2);
     Backend* const one[] = {&good};
     EXPECT_THROW(run_sweep_pulling(
                      spec, grid, one, [&] { return again.next(); },

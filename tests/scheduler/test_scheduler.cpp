@@ -35,8 +35,37 @@ TEST(Shards, CoverTheGridExactlyOnce) {
 
 TEST(Pending, KeepsOnlyNotRunInsideTheRange) {
     const std::vector<std::int8_t> status{0, -1, 1, -1, -1, 2};
-    EXPECT_EQ(pending_trajectories(FlatRange{1, 5}, status), (std::vector<std::int64_t>{1, 3, 4}));
-    EXPECT_EQ(pending_trajectories(FlatRange{2, 4}, {}), (std::vector<std::int64_t>{2, 3}));
+    EXPECT_EQ(pending_trajectories(FlatRange{1, 5}, status).indices(), (std::vector<std::int64_t>{1, 3, 4}));
+    EXPECT_EQ(pending_trajectories(FlatRange{2, 4}, {}).indices(), (std::vector<std::int64_t>{2, 3}));
+}
+
+// Memory is O(runs of pending entries), not O(grid): a fresh grid of 10^9 is one range.
+TEST(Pending, IsHeldAsRunsOfConsecutiveIndices) {
+    const PendingSet fresh = pending_trajectories(FlatRange{0, 1'000'000'000}, {});
+    EXPECT_EQ(fresh.size(), 1'000'000'000);
+    EXPECT_EQ(fresh.ranges(), (std::vector<FlatRange>{{0, 1'000'000'000}}));
+
+    const std::vector<std::int8_t> status{-1, -1, 0, 1, -1, 2, -1, -1, -1, 0};
+    const PendingSet resumed = pending_trajectories(FlatRange{1, 10}, status);
+    EXPECT_EQ(resumed.ranges(), (std::vector<FlatRange>{{1, 2}, {4, 5}, {6, 9}}));
+    EXPECT_EQ(resumed.size(), 5);
+    EXPECT_TRUE(pending_trajectories(FlatRange{2, 4}, status).empty());
+    EXPECT_EQ(PendingSet::of({7, 8, 9, 3, 4, 12}).ranges(), (std::vector<FlatRange>{{7, 10}, {3, 5}, {12, 13}}));
+}
+
+// take() slices across range boundaries exactly as the old flat list did.
+TEST(Pending, TakeHandsOutConsecutiveSlicesAcrossRanges) {
+    const PendingSet pending(std::vector<FlatRange>{{1, 2}, {4, 5}, {5, 5}, {6, 9}});
+    PendingSet::Position at;
+    std::vector<std::int64_t> slice{42};
+    pending.take(at, 2, slice);
+    EXPECT_EQ(slice, (std::vector<std::int64_t>{1, 4}));
+    pending.take(at, 2, slice);
+    EXPECT_EQ(slice, (std::vector<std::int64_t>{6, 7}));
+    pending.take(at, 2, slice);
+    EXPECT_EQ(slice, (std::vector<std::int64_t>{8}));
+    pending.take(at, 2, slice);
+    EXPECT_TRUE(slice.empty());
 }
 
 // Marks every trajectory collapsed and counts calls.
@@ -51,7 +80,7 @@ TEST(RunSweep, WritesEveryPendingTrajectoryOnceInOrder) {
     const SweepSpec spec = tiny_spec(23);
     const Grid grid(spec);
     RecordingBackend backend;
-    const std::vector<std::int64_t> pending = pending_trajectories(FlatRange{0, grid.size()}, {});
+    const PendingSet pending = pending_trajectories(FlatRange{0, grid.size()}, {});
     std::vector<std::int64_t> written;
     std::atomic<bool> stop{false};
     int progress_calls = 0;
@@ -59,7 +88,7 @@ TEST(RunSweep, WritesEveryPendingTrajectoryOnceInOrder) {
         spec, grid, backend, pending, 5,
         [&](const BatchOutput& batch) { written.insert(written.end(), batch.flat_index.begin(), batch.flat_index.end()); },
         [&](const SweepProgress&) { ++progress_calls; }, stop);
-    EXPECT_EQ(written, pending);
+    EXPECT_EQ(written, pending.indices());
     EXPECT_EQ(backend.batches, 5);
     EXPECT_EQ(progress_calls, 5);
     EXPECT_FALSE(report.interrupted);
@@ -70,7 +99,7 @@ TEST(RunSweep, StopsBetweenBatchesAndWritesWhatFinished) {
     const SweepSpec spec = tiny_spec(20);
     const Grid grid(spec);
     RecordingBackend backend;
-    const std::vector<std::int64_t> pending = pending_trajectories(FlatRange{0, grid.size()}, {});
+    const PendingSet pending = pending_trajectories(FlatRange{0, grid.size()}, {});
     std::atomic<bool> stop{false};
     std::vector<std::int64_t> written;
     const SweepReport report = run_sweep(
@@ -89,7 +118,7 @@ TEST(RunSweep, WriterErrorsReachTheCaller) {
     const SweepSpec spec = tiny_spec(10);
     const Grid grid(spec);
     RecordingBackend backend;
-    const std::vector<std::int64_t> pending = pending_trajectories(FlatRange{0, grid.size()}, {});
+    const PendingSet pending = pending_trajectories(FlatRange{0, grid.size()}, {});
     std::atomic<bool> stop{false};
     EXPECT_THROW(run_sweep(
                      spec, grid, backend, pending, 4, [](const BatchOutput&) { throw std::runtime_error("disk full"); },
@@ -109,7 +138,7 @@ TEST(RunSweep, MemoryIsBoundedByTheBatchNotTheGrid) {
     const SweepSpec spec = tiny_spec(1'000'000);
     const Grid grid(spec);
     auto backend = make_cpu_backend(2);
-    const std::vector<std::int64_t> pending = pending_trajectories(FlatRange{0, grid.size()}, {});
+    const PendingSet pending = pending_trajectories(FlatRange{0, grid.size()}, {});
     const long before = peak_resident_kib();
     std::atomic<bool> stop{false};
     std::int64_t written = 0;

@@ -17,19 +17,19 @@
 
 namespace collapse {
 
-// Hands out consecutive slices of a pending list, at most `chunk_size` long.
-// Thread-safe; an empty slice means the list is exhausted.
+// Hands out consecutive slices of a pending set, at most `chunk_size` long.
+// Thread-safe; an empty slice means the set is exhausted.
 class PendingQueue {
 public:
-    PendingQueue(std::vector<std::int64_t> pending, std::int64_t chunk_size);
+    PendingQueue(PendingSet pending, std::int64_t chunk_size);
     std::vector<std::int64_t> next();
-    std::int64_t size() const { return static_cast<std::int64_t>(pending_.size()); }
+    std::int64_t size() const { return pending_.size(); }
 
 private:
     std::mutex mutex_;
-    std::vector<std::int64_t> pending_;
-    std::size_t position_ = 0;
-    std::size_t chunk_size_;
+    PendingSet pending_;
+    PendingSet::Position position_;
+    std::int64_t chunk_size_;
 };
 
 // Returns the next batch of flat indices to run; empty means no more work.

@@ -28,14 +28,45 @@ ShardSelection parse_shard(const std::string& text);
 
 struct FlatRange {
     std::int64_t begin = 0, end = 0;
+    std::int64_t size() const { return end - begin; }
+    friend bool operator==(const FlatRange&, const FlatRange&) = default;
 };
 // Contiguous ranges keep each shard's HDF5 writes local and let `merge` map a
 // shard with a handful of hyperslabs; sizes differ by at most one.
 FlatRange shard_range(std::int64_t grid_size, ShardSelection shard);
 
-// Flat indices in `range` whose status is -1 (not run yet). `status` may be
-// empty, meaning nothing has run.
-std::vector<std::int64_t> pending_trajectories(FlatRange range, std::span<const std::int8_t> status);
+// The flat indices a run still has to do, in run order, held as runs of
+// consecutive indices: a fresh run or shard is one range and a resumed one
+// has as many as the gaps it left, so memory is O(runs), not O(grid).
+class PendingSet {
+public:
+    // Where the next take() continues.
+    struct Position {
+        std::size_t range = 0;
+        std::int64_t offset = 0; // within ranges()[range]
+    };
+
+    PendingSet() = default;
+    explicit PendingSet(std::vector<FlatRange> ranges); // empty ranges are dropped
+    // The runs of consecutive indices of `indices`, in the order given.
+    static PendingSet of(const std::vector<std::int64_t>& indices);
+
+    std::int64_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    const std::vector<FlatRange>& ranges() const { return ranges_; }
+    // Replaces `out` with the next (at most) `count` indices from `at`, and
+    // moves `at` past them; `out` is empty once everything has been taken.
+    void take(Position& at, std::int64_t count, std::vector<std::int64_t>& out) const;
+    std::vector<std::int64_t> indices() const; // every index, for tests and small sets
+
+private:
+    std::vector<FlatRange> ranges_;
+    std::int64_t size_ = 0;
+};
+
+// Flat indices in `range` whose status is -1 (not run yet), in increasing
+// order. `status` (the whole grid's) may be empty, meaning nothing has run.
+PendingSet pending_trajectories(FlatRange range, std::span<const std::int8_t> status);
 
 struct SweepProgress {
     std::int64_t trajectories_done = 0;  // in this run
@@ -53,7 +84,7 @@ struct SweepReport {
 // the next one; `write_batch` calls never overlap and keep batch order.
 // Checks `stop_requested` between batches: the batch in flight is finished
 // and written, then the run returns with interrupted = true.
-SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend, std::span<const std::int64_t> pending,
+SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend, const PendingSet& pending,
                       std::int64_t batch_size, const std::function<void(const BatchOutput&)>& write_batch,
                       const std::function<void(const SweepProgress&)>& on_progress,
                       const std::atomic<bool>& stop_requested);
