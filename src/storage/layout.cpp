@@ -17,8 +17,7 @@ constexpr std::int64_t max_trajectories_per_chunk = 512;
 constexpr std::int64_t max_seeds_per_chunk = 16;
 
 ScaleLayout counting_scale(const std::string& name, std::int64_t length) {
-    ScaleLayout scale{name, ElementType::int32, {}, false};
-    for (std::int64_t i = 0; i < length; ++i) scale.values.push_back(static_cast<double>(i));
+    ScaleLayout scale{name, ElementType::int32, {}, false, length};
     return scale;
 }
 
@@ -117,9 +116,9 @@ FileLayout describe_layout(const SweepSpec& spec, const Grid& grid) {
     other_scales.push_back(step_scale);
     auto length_of = [&](const std::string& name) -> std::int64_t {
         for (const ScaleLayout& scale : grid_scales)
-            if (scale.name == name) return static_cast<std::int64_t>(scale.values.size());
+            if (scale.name == name) return scale.length();
         for (const ScaleLayout& scale : other_scales)
-            if (scale.name == name) return static_cast<std::int64_t>(scale.values.size());
+            if (scale.name == name) return scale.length();
         return 0;
     };
 

@@ -21,11 +21,16 @@ hid_t file_type_of(ElementType type);   // little-endian HDF5 file type
 hid_t memory_type_of(ElementType type); // native type
 
 // A named coordinate of one group: a 1-D dataset made a dimension scale.
+// Counting scales (0, 1, ..., count - 1: seed, class, component, ...) keep
+// only their length, so a sweep of 10^6 seeds does not hold 8 MB per group.
 struct ScaleLayout {
     std::string name;
     ElementType type = ElementType::int32;
-    std::vector<double> values;
-    bool log_spaced = false; // grid axes only: plot on a log axis
+    std::vector<double> values; // explicit coordinates; empty for a counting scale
+    bool log_spaced = false;    // grid axes only: plot on a log axis
+    std::int64_t count = 0;     // a counting scale's length (values empty)
+
+    std::int64_t length() const { return values.empty() ? count : static_cast<std::int64_t>(values.size()); }
 };
 
 struct DatasetLayout {

@@ -20,17 +20,26 @@ using namespace detail;
 
 namespace {
 
-// Every dataset is opened with a chunk cache large enough to hold the few
-// chunks a batch touches, so each is compressed once per flush.
-Handle dataset_access() {
+// Each dataset's chunk cache holds a few of its chunks, no more. A batch
+// writes a dataset in one H5Dwrite, which visits each chunk once, so a chunk
+// is compressed once per batch whatever the cache size; what the cache saves
+// is re-reading the chunk a batch left partly written, which the next batch
+// completes, and that is the last chunk written. A larger cache only keeps
+// chunks that are never touched again: with 4 MiB per dataset it grew to
+// ~100 MB over the first 5*10^5 trajectories (docs/performance.md, "Memory").
+constexpr std::size_t cached_chunks = 4;
+
+Handle dataset_access(const DatasetLayout& dataset) {
+    std::size_t chunk_bytes = H5Tget_size(file_type_of(dataset.type));
+    for (const std::int64_t extent : dataset.chunk) chunk_bytes *= static_cast<std::size_t>(extent);
     Handle access = checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, "cannot make a dataset access list");
-    check(H5Pset_chunk_cache(access.get(), 1031, 4u << 20, 0.75), "cannot size the chunk cache");
+    check(H5Pset_chunk_cache(access.get(), 53, cached_chunks * chunk_bytes, 0.75), "cannot size the chunk cache");
     return access;
 }
 
 void open_datasets(ResultWriter::State& state) {
-    Handle access = dataset_access();
     for (const DatasetLayout& dataset : state.layout.datasets) {
+        Handle access = dataset_access(dataset);
         Handle opened = checked(H5Dopen2(state.file.get(), dataset.path().c_str(), access.get()), H5Dclose,
                                 state.path + ": missing dataset " + dataset.path());
         if (dataset_dims(opened.get()) != dataset.shape)

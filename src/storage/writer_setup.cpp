@@ -52,14 +52,30 @@ Handle create_dataset(hid_t group, const DatasetLayout& dataset, int compression
 }
 
 Handle create_scale(hid_t group, const std::string& group_name, const ScaleLayout& scale, bool is_grid_axis) {
-    const hsize_t length = scale.values.size();
+    const auto length = static_cast<hsize_t>(scale.length());
     Handle space = checked(H5Screate_simple(1, &length, nullptr), H5Sclose, "cannot make a dataspace");
     Handle dataset = checked(H5Dcreate2(group, scale.name.c_str(), file_type_of(scale.type), space.get(),
                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                              H5Dclose, "cannot create /" + group_name + "/" + scale.name);
-    if (length > 0)
+    const std::string what = "/" + group_name + "/" + scale.name;
+    if (!scale.values.empty()) {
         check(H5Dwrite(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, scale.values.data()),
-              "cannot write /" + group_name + "/" + scale.name);
+              "cannot write " + what);
+    } else {
+        // A counting scale, written in blocks: memory stays O(block), not O(length).
+        constexpr hsize_t block = 1 << 16;
+        std::vector<std::int64_t> values;
+        for (hsize_t start = 0; start < length; start += block) {
+            const hsize_t count = std::min(block, length - start);
+            values.resize(count);
+            for (hsize_t i = 0; i < count; ++i) values[i] = static_cast<std::int64_t>(start + i);
+            Handle memory = checked(H5Screate_simple(1, &count, nullptr), H5Sclose, "cannot make a dataspace");
+            check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr),
+                  "cannot select in " + what);
+            check(H5Dwrite(dataset.get(), H5T_NATIVE_INT64, memory.get(), space.get(), H5P_DEFAULT, values.data()),
+                  "cannot write " + what);
+        }
+    }
     check(H5DSset_scale(dataset.get(), scale.name.c_str()), "cannot make " + scale.name + " a dimension scale");
     if (is_grid_axis) write_int_attribute(dataset.get(), "log_spaced", scale.log_spaced ? 1 : 0, H5T_STD_I8LE);
     return dataset;
