@@ -1,11 +1,15 @@
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <iostream>
 #include <numeric>
 #include <set>
 
 #include "collapse/scheduler/sweep_runner.hpp"
+#include "collapse/storage/result_writer.hpp"
 #include "scripted_backend.hpp"
 
 namespace collapse {
@@ -147,6 +151,45 @@ TEST(RunSweep, MemoryIsBoundedByTheBatchNotTheGrid) {
     EXPECT_EQ(written, 1'000'000);
     const long growth_kib = peak_resident_kib() - before;
     EXPECT_LT(growth_kib, 64 * 1024) << "peak RSS grew by " << growth_kib << " KiB";
+}
+
+// The whole `run` pipeline, HDF5 writer included (chunk caches, dimension
+// scales, pending set): 10^5 trajectories, then 10^6 in batches of the same
+// size. Peak RSS is a high-water mark, so whatever the second run needs beyond
+// the first is what grows with the grid; before the fix it was ~90 MiB (4 MiB
+// chunk caches filling up, 24 B per seed of scale values, 8 B per trajectory
+// of pending list). A larger batch, on the other hand, must raise the peak.
+TEST(RunSweep, WriterMemoryIsBoundedByTheBatchNotTheGrid) {
+    const std::filesystem::path folder =
+        std::filesystem::temp_directory_path() / ("collapse-scheduler-memory-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(folder);
+    auto backend = make_cpu_backend(2);
+    const auto sweep = [&](std::int64_t trajectories, std::int64_t batch_size) {
+        const SweepSpec spec = tiny_spec(trajectories);
+        const Grid grid(spec);
+        const std::string path = (folder / "run.h5").string();
+        auto writer = storage::ResultWriter::create(path, spec, grid, {"memory test", "cpu", "cpu"},
+                                                    storage::ShardRange{}, true);
+        std::atomic<bool> stop{false};
+        std::int64_t written = 0;
+        run_sweep(spec, grid, *backend, pending_trajectories(FlatRange{0, grid.size()}, {}), batch_size,
+                  [&](const BatchOutput& batch) {
+                      writer->write_batch(batch);
+                      written += static_cast<std::int64_t>(batch.size());
+                  },
+                  nullptr, stop);
+        writer->close();
+        EXPECT_EQ(written, trajectories);
+        return peak_resident_kib();
+    };
+    const long small_grid = sweep(100'000, 4096);
+    const long large_grid = sweep(1'000'000, 4096);
+    const long large_batch = sweep(100'000, 65536);
+    std::filesystem::remove_all(folder);
+    std::cout << "peak RSS: 10^5 trajectories " << small_grid << " KiB, 10^6 " << large_grid
+              << " KiB (batches of 4096); 10^5 in batches of 65536 " << large_batch << " KiB\n";
+    EXPECT_LT(large_grid - small_grid, 8 * 1024) << "10x the grid raised peak RSS by " << large_grid - small_grid << " KiB";
+    EXPECT_GT(large_batch - large_grid, 16 * 1024) << "16x the batch raised peak RSS by only " << large_batch - large_grid << " KiB";
 }
 
 } // namespace
