@@ -77,16 +77,22 @@ int run_single_process(const RunOptions& options) {
     if (!options.devices.empty()) device_name += " (--devices " + options.devices + ")";
     storage::Provenance provenance{options.command_line, backend->name(), device_name};
     FlatRange range = shard_range(grid.size(), shard);
-    std::vector<std::int8_t> status;
+    // The trajectories to run, as runs of consecutive flat indices: the whole
+    // range for a new file; on --resume, those of the file's range with
+    // status -1, read block by block so memory stays O(block), not O(grid).
+    PendingSet pending({range});
     std::unique_ptr<storage::ResultWriter> writer;
     if (options.resume) {
-        writer = storage::ResultWriter::resume(output, spec, grid, provenance, status);
+        pending = PendingSet();
+        writer = storage::ResultWriter::resume(output, spec, grid, provenance,
+                                               [&](std::int64_t first, std::span<const std::int8_t> block) {
+                                                   pending.add_not_run(first, block);
+                                               });
         // The file knows which shard it is; --shard, if given, must agree.
         const storage::ShardRange owned = writer->shard();
         if (!options.shard.empty() && (owned.index != shard.index || owned.count != shard.count))
             throw UsageError("--resume: " + output + " is shard " + std::to_string(owned.index) + "/" +
                              std::to_string(owned.count) + ", not " + options.shard);
-        range = FlatRange{owned.begin, owned.end};
     } else {
         writer = storage::ResultWriter::create(output, spec, grid, provenance,
                                                storage::ShardRange{shard.index, shard.count, range.begin, range.end},
@@ -96,10 +102,6 @@ int run_single_process(const RunOptions& options) {
     if (spec.output.save_initial)
         for (std::int64_t seed = 0; seed < spec.seeds; ++seed) writer->write_seed_data(make_seed_data(spec, seed));
 
-    // As runs of consecutive flat indices; the status array (1 B per
-    // trajectory of the grid, read on --resume) is not needed past this point.
-    const PendingSet pending = pending_trajectories(range, status);
-    std::vector<std::int8_t>().swap(status);
     const std::int64_t batch_size = options.batch_size > 0 ? options.batch_size : backend->default_batch_size(spec);
     if (!options.quiet)
         std::cerr << "collapse-sweep: " << pending.size() << " trajectories to run (grid " << grid.size() << ") on "

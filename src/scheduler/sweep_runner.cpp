@@ -4,6 +4,7 @@
 #include <charconv>
 #include <future>
 #include <stdexcept>
+#include <string>
 
 namespace collapse {
 
@@ -69,15 +70,25 @@ std::vector<std::int64_t> PendingSet::indices() const {
     return all;
 }
 
+void PendingSet::add_not_run(std::int64_t first, std::span<const std::int8_t> status) {
+    if (!ranges_.empty() && first < ranges_.back().end)
+        throw std::invalid_argument("PendingSet::add_not_run: flat index " + std::to_string(first) +
+                                    " precedes the set's end " + std::to_string(ranges_.back().end));
+    for (std::size_t i = 0; i < status.size(); ++i) {
+        if (status[i] >= 0) continue;
+        const std::int64_t flat = first + static_cast<std::int64_t>(i);
+        if (!ranges_.empty() && ranges_.back().end == flat) ++ranges_.back().end;
+        else ranges_.push_back(FlatRange{flat, flat + 1});
+        ++size_;
+    }
+}
+
 PendingSet pending_trajectories(FlatRange range, std::span<const std::int8_t> status) {
     if (status.empty()) return PendingSet({range});
-    std::vector<FlatRange> runs;
-    for (std::int64_t flat = range.begin; flat < range.end; ++flat) {
-        if (status[static_cast<std::size_t>(flat)] >= 0) continue;
-        if (!runs.empty() && runs.back().end == flat) ++runs.back().end;
-        else runs.push_back(FlatRange{flat, flat + 1});
-    }
-    return PendingSet(std::move(runs));
+    PendingSet pending;
+    pending.add_not_run(range.begin, status.subspan(static_cast<std::size_t>(range.begin),
+                                                    static_cast<std::size_t>(range.size())));
+    return pending;
 }
 
 SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend, const PendingSet& pending,

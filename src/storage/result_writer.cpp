@@ -162,11 +162,14 @@ std::string spec_mismatch_reason(hid_t file, const SweepSpec& spec) {
 
 } // namespace
 
-std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
-                                                   const Provenance& provenance, std::vector<std::int8_t>& status_out) {
-    QuietErrors quiet;
+namespace {
+
+// Everything resume does before reading the statuses: open (clearing a
+// killed writer's flags), check the spec, record the run in resume_history.
+std::unique_ptr<ResultWriter::State> open_for_resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
+                                                     const Provenance& provenance) {
     if (!std::filesystem::exists(path)) throw StorageError("cannot resume " + path + ": no such file");
-    auto state = std::make_unique<State>();
+    auto state = std::make_unique<ResultWriter::State>();
     state->path = path;
     state->spec = spec;
     state->layout = describe_layout(spec, grid);
@@ -210,13 +213,61 @@ std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, cons
                " device=" + provenance.device_name + " command=" + provenance.command_line;
     write_string_attribute(file, "resume_history", history);
 
+    return state;
+}
+
+Handle open_status(const ResultWriter::State& state, const Grid& grid) {
+    Handle status = open_dataset(state.file.get(), "/results/status");
+    if (dataset_dims(status.get()) != grid.shape())
+        throw StorageError(state.path + ": /results/status does not have this spec's grid shape");
+    return status;
+}
+
+} // namespace
+
+std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
+                                                   const Provenance& provenance, std::vector<std::int8_t>& status_out) {
+    QuietErrors quiet;
+    std::unique_ptr<State> state = open_for_resume(path, spec, grid, provenance);
     {
-        Handle status = open_dataset(file, "/results/status");
-        if (dataset_dims(status.get()) != grid.shape())
-            throw StorageError(path + ": /results/status does not have this spec's grid shape");
+        Handle status = open_status(*state, grid);
         status_out.assign(static_cast<std::size_t>(grid.size()), -1);
         check(H5Dread(status.get(), H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, status_out.data()),
               path + ": cannot read /results/status");
+    }
+    flush(*state);
+    start_swmr(*state);
+    return std::unique_ptr<ResultWriter>(new ResultWriter(std::move(state)));
+}
+
+std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
+                                                   const Provenance& provenance, const StatusBlocks& status_blocks,
+                                                   std::int64_t block_size) {
+    if (block_size < 1) throw StorageError("resume: the status block size must be at least 1");
+    QuietErrors quiet;
+    std::unique_ptr<State> state = open_for_resume(path, spec, grid, provenance);
+    {
+        Handle status = open_status(*state, grid);
+        std::vector<std::int8_t> block;
+        for (std::int64_t first = state->shard.begin; first < state->shard.end; first += block_size) {
+            const std::int64_t count = std::min(block_size, state->shard.end - first);
+            Handle file_space = checked(H5Dget_space(status.get()), H5Sclose, path + ": cannot get a dataspace");
+            check(H5Sselect_none(file_space.get()), "cannot reset a selection");
+            // A union of boxes is read in increasing flat order (flat_boxes.hpp).
+            for (const GridBox& box : flat_range_boxes(grid.shape(), first, first + count)) {
+                const std::vector<hsize_t> start = to_hsize(box.start), extent = to_hsize(box.count);
+                check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_OR, start.data(), nullptr, extent.data(),
+                                          nullptr),
+                      path + ": cannot select in /results/status");
+            }
+            const auto length = static_cast<hsize_t>(count);
+            Handle memory_space = checked(H5Screate_simple(1, &length, nullptr), H5Sclose, "cannot make a dataspace");
+            block.resize(static_cast<std::size_t>(count));
+            check(H5Dread(status.get(), H5T_NATIVE_INT8, memory_space.get(), file_space.get(), H5P_DEFAULT,
+                          block.data()),
+                  path + ": cannot read /results/status");
+            status_blocks(first, block);
+        }
     }
     flush(*state);
     start_swmr(*state);

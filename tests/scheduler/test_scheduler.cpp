@@ -57,6 +57,17 @@ TEST(Pending, IsHeldAsRunsOfConsecutiveIndices) {
     EXPECT_EQ(PendingSet::of({7, 8, 9, 3, 4, 12}).ranges(), (std::vector<FlatRange>{{7, 10}, {3, 5}, {12, 13}}));
 }
 
+// What `run --resume` builds from the status blocks the writer reads.
+TEST(Pending, AddNotRunJoinsRunsAcrossBlocks) {
+    const std::vector<std::int8_t> first_block{0, -1, -1}, second_block{-1, 1, -1};
+    PendingSet pending;
+    pending.add_not_run(10, first_block);
+    pending.add_not_run(13, second_block);
+    EXPECT_EQ(pending.ranges(), (std::vector<FlatRange>{{11, 14}, {15, 16}}));
+    EXPECT_EQ(pending.size(), 4);
+    EXPECT_THROW(pending.add_not_run(12, first_block), std::invalid_argument);
+}
+
 // take() slices across range boundaries exactly as the old flat list did.
 TEST(Pending, TakeHandsOutConsecutiveSlicesAcrossRanges) {
     const PendingSet pending(std::vector<FlatRange>{{1, 2}, {4, 5}, {5, 5}, {6, 9}});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <span>
 
 #include "collapse/storage/error.hpp"
 #include "synthetic.hpp"
@@ -81,6 +82,45 @@ TEST(StorageResume, ReturnsStatusesAndFinishingMatchesAnUninterruptedRun) {
     const ResultReader done(path);
     EXPECT_EQ(compare_files(done, ResultReader(directory + "/reference.h5"), dataset_paths(spec)), "");
     EXPECT_NE(done.attribute("resume_history").find("backend=test2"), std::string::npos);
+}
+
+// The block-wise resume (what `run --resume` uses) reads exactly the file's
+// shard of /results/status, in order and without gaps, whatever the block size.
+TEST(StorageResume, StatusBlocksCoverTheShardInOrderAndMatchTheWholeRead) {
+    const SweepSpec spec = make_spec(two_axis_options());
+    const Grid grid(spec);
+    ASSERT_EQ(grid.size(), 12);
+    const std::string path = temporary_directory("resume_blocks") + "/shard.h5";
+    auto writer = ResultWriter::create(path, spec, grid, test_provenance(), ShardRange{1, 3, 3, 11}, false);
+    write_in_batches(*writer, spec, {3, 6, 7, 10}, 2);
+    writer->close();
+
+    std::vector<std::int8_t> whole;
+    ResultWriter::resume(path, spec, grid, test_provenance(), whole)->close();
+    ASSERT_EQ(whole.size(), 12u);
+    for (const std::int64_t flat : {3, 6, 7, 10}) EXPECT_GE(whole[static_cast<std::size_t>(flat)], 0) << flat;
+    for (const std::int64_t flat : {4, 5, 8, 9}) EXPECT_EQ(whole[static_cast<std::size_t>(flat)], -1) << flat;
+    const std::vector<std::int8_t> owned(whole.begin() + 3, whole.begin() + 11);
+
+    for (const std::int64_t block_size : {std::int64_t{1}, std::int64_t{3}, std::int64_t{5}, std::int64_t{1} << 20}) {
+        std::vector<std::int8_t> seen;
+        std::int64_t next = 3;
+        int blocks = 0;
+        ResultWriter::resume(
+            path, spec, grid, test_provenance(),
+            [&](std::int64_t first, std::span<const std::int8_t> block) {
+                EXPECT_EQ(first, next);
+                EXPECT_LE(static_cast<std::int64_t>(block.size()), block_size);
+                next = first + static_cast<std::int64_t>(block.size());
+                seen.insert(seen.end(), block.begin(), block.end());
+                ++blocks;
+            },
+            block_size)
+            ->close();
+        EXPECT_EQ(next, 11) << block_size;
+        EXPECT_EQ(blocks, (8 + block_size - 1) / block_size) << block_size;
+        EXPECT_EQ(seen, owned) << block_size;
+    }
 }
 
 TEST(StorageResume, RefusesAFileAnotherWriterStillOwns) {

@@ -50,6 +50,9 @@ public:
     explicit PendingSet(std::vector<FlatRange> ranges); // empty ranges are dropped
     // The runs of consecutive indices of `indices`, in the order given.
     static PendingSet of(const std::vector<std::int64_t>& indices);
+    // Appends the flat indices first + i with status[i] < 0 (not run yet);
+    // `first` must not precede what is already in the set.
+    void add_not_run(std::int64_t first, std::span<const std::int8_t> status);
 
     std::int64_t size() const { return size_; }
     bool empty() const { return size_ == 0; }

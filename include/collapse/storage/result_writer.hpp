@@ -13,7 +13,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,15 @@ public:
     // shard() are -1 too and are not this file's to run).
     static std::unique_ptr<ResultWriter> resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
                                                 const Provenance& provenance, std::vector<std::int8_t>& status_out);
+
+    // Called with consecutive blocks of statuses: `first` is the flat index
+    // of block[0]; blocks come in increasing order, without gaps.
+    using StatusBlocks = std::function<void(std::int64_t first, std::span<const std::int8_t> block)>;
+    // As above, but reads only this file's shard() of /results/status, in
+    // blocks of at most `block_size`, so memory stays O(block), not O(grid).
+    static std::unique_ptr<ResultWriter> resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
+                                                const Provenance& provenance, const StatusBlocks& status_blocks,
+                                                std::int64_t block_size = std::int64_t{1} << 20);
 
     ~ResultWriter();
     ResultWriter(const ResultWriter&) = delete;
