@@ -14,6 +14,7 @@
 #include "collapse/theory/diagnostics.hpp"
 #include "cuda_check.hpp"
 #include "device_batch.hpp"
+#include "environment_choice.hpp"
 #include "lockstep/lockstep_runner.hpp"
 #include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
@@ -102,9 +103,7 @@ private:
     void run_typed(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
                    HostBatch<Real>& host, BatchOutput& out) {
         COLLAPSE_CUDA_CHECK(cudaSetDevice(device_)); // the caller's thread may differ from the constructor's
-        // Initial states are made on the device (Thrust, initial_state_generation.hpp);
-        // COLLAPSE_CUDA_INITIAL_STATES=host makes and uploads them on the host instead.
-        host.device_initial_states = initial_states_on_device();
+        host.device_initial_states = initial_states_on_device_;
         pack_batch(spec, grid, flat_indices, host, out);
         // States larger than a block's shared memory: the lockstep cuBLAS path (docs/cuda-backend.md).
         if (use_lockstep(host, spec.integrator.method, properties_.sharedMemPerBlockOptin, lockstep_choice_)) {
@@ -117,12 +116,6 @@ private:
         theory::store_theory_diagnostics(spec, grid, out);
     }
 
-    static bool initial_states_on_device() {
-        const char* value = std::getenv("COLLAPSE_CUDA_INITIAL_STATES");
-        if (value == nullptr || std::string(value).empty() || std::string(value) == "device") return true;
-        if (std::string(value) == "host") return false;
-        throw BackendError(std::string("COLLAPSE_CUDA_INITIAL_STATES must be device or host, not '") + value + "'");
-    }
 
     int device_ = 0;
     cudaDeviceProp properties_{};
@@ -130,6 +123,10 @@ private:
     std::unique_ptr<DeviceBatchRunner> runner_;
     std::unique_ptr<LockstepRunner> lockstep_; // made on first use
     LockstepChoice lockstep_choice_ = lockstep_choice_from_environment();
+    // Initial states are made on the device (Thrust, initial_state_generation.hpp);
+    // COLLAPSE_CUDA_INITIAL_STATES=host makes and uploads them on the host instead.
+    bool initial_states_on_device_ =
+        environment_choice("COLLAPSE_CUDA_INITIAL_STATES", {"device", "host"}) == 0;
     HostBatch<float> single_;  // pinned pools, reused across batches
     HostBatch<double> double_;
 };

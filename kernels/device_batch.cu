@@ -13,6 +13,7 @@
 
 #include "cuda_check.hpp"
 #include "device_transfers.hpp"
+#include "environment_choice.hpp"
 #include "device_buffer.hpp"
 #include "initial_state_generation.hpp"
 #include "team_kernel.hpp"
@@ -47,11 +48,7 @@ struct DeviceBatchRunner::Buffers {
 };
 
 KernelChoice kernel_choice_from_environment() {
-    const char* value = std::getenv("COLLAPSE_CUDA_KERNEL");
-    if (value == nullptr || std::string(value).empty() || std::string(value) == "auto") return KernelChoice::automatic;
-    if (std::string(value) == "thread") return KernelChoice::thread;
-    if (std::string(value) == "team") return KernelChoice::team;
-    throw BackendError(std::string("COLLAPSE_CUDA_KERNEL must be auto, thread or team, not '") + value + "'");
+    return static_cast<KernelChoice>(environment_choice("COLLAPSE_CUDA_KERNEL", {"auto", "thread", "team"}));
 }
 
 DeviceBatchRunner::DeviceBatchRunner(int multiprocessors, std::size_t shared_limit_bytes, KernelChoice choice)

@@ -21,7 +21,8 @@ struct StatusCounts {
 
 // Which kernel integrates a batch. `automatic`: the block-per-trajectory
 // (team) kernel where its shared-memory buffers fit, else one thread per
-// trajectory. COLLAPSE_CUDA_KERNEL=thread|team|auto sets it (benchmarks).
+// trajectory. COLLAPSE_CUDA_KERNEL=auto|thread|team sets it (benchmarks), in
+// the order of the enumerators.
 enum class KernelChoice { automatic, thread, team };
 KernelChoice kernel_choice_from_environment();
 

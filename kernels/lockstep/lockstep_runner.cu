@@ -11,6 +11,7 @@
 #include "collapse/lockstep/lockstep_layout.hpp"
 #include "cuda_check.hpp"
 #include "device_transfers.hpp"
+#include "environment_choice.hpp"
 #include "device_buffer.hpp"
 #include "initial_state_generation.hpp"
 #include "lockstep/cublas_gemm.hpp"
@@ -45,11 +46,7 @@ struct LockstepRunner::Buffers {
 };
 
 LockstepChoice lockstep_choice_from_environment() {
-    const char* value = std::getenv("COLLAPSE_CUDA_LOCKSTEP");
-    if (value == nullptr || std::string(value).empty() || std::string(value) == "auto") return LockstepChoice::automatic;
-    if (std::string(value) == "on") return LockstepChoice::on;
-    if (std::string(value) == "off") return LockstepChoice::off;
-    throw BackendError(std::string("COLLAPSE_CUDA_LOCKSTEP must be auto, on or off, not '") + value + "'");
+    return static_cast<LockstepChoice>(environment_choice("COLLAPSE_CUDA_LOCKSTEP", {"auto", "on", "off"}));
 }
 
 template <class Real>

@@ -18,7 +18,8 @@
 namespace collapse::cuda {
 
 // COLLAPSE_CUDA_LOCKSTEP: auto (the size rule, lockstep::prefer_lockstep),
-// on (whenever the batch is supported: gd, embedding kind) or off.
+// on (whenever the batch is supported: gd, embedding kind) or off, in the
+// order of the enumerators.
 enum class LockstepChoice { automatic, on, off };
 LockstepChoice lockstep_choice_from_environment();
 

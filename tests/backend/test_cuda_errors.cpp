@@ -1,10 +1,13 @@
 // CUDA builds only, no device needed: how runtime failures become
-// BackendErrors, and the launch shape of the trajectory kernel.
+// BackendErrors, the COLLAPSE_CUDA_* switches, and the launch shape of the
+// trajectory kernel.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "cuda_check.hpp"
+#include "environment_choice.hpp"
 #include "trajectory_kernel.hpp"
 
 namespace collapse::cuda {
@@ -34,6 +37,31 @@ TEST(TrajectoryKernelLaunch, CoversEveryTrajectoryAndSpreadsSmallBatches) {
     }
     EXPECT_EQ(choose_launch_shape(1024, 132).threads_per_block, 32);   // 32 blocks rather than 8
     EXPECT_EQ(choose_launch_shape(67584, 132).threads_per_block, 128); // the default batch size
+}
+
+TEST(EnvironmentChoice, UnsetOrEmptyIsTheDefaultAndAValueItsIndex) {
+    const char* variable = "COLLAPSE_TEST_SWITCH";
+    ::unsetenv(variable);
+    EXPECT_EQ(environment_choice(variable, {"auto", "thread", "team"}), 0u);
+    ::setenv(variable, "", 1);
+    EXPECT_EQ(environment_choice(variable, {"auto", "thread", "team"}), 0u);
+    ::setenv(variable, "team", 1);
+    EXPECT_EQ(environment_choice(variable, {"auto", "thread", "team"}), 2u);
+    ::setenv(variable, "Team", 1);
+    try {
+        environment_choice(variable, {"auto", "thread", "team"});
+        ADD_FAILURE() << "an unlisted value was accepted";
+    } catch (const BackendError& error) {
+        EXPECT_EQ(std::string(error.what()), "COLLAPSE_TEST_SWITCH must be auto, thread or team, not 'Team'");
+    }
+    ::setenv(variable, "x", 1);
+    try {
+        environment_choice(variable, {"device", "host"});
+        ADD_FAILURE() << "an unlisted value was accepted";
+    } catch (const BackendError& error) {
+        EXPECT_EQ(std::string(error.what()), "COLLAPSE_TEST_SWITCH must be device or host, not 'x'");
+    }
+    ::unsetenv(variable);
 }
 
 } // namespace
