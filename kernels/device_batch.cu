@@ -3,7 +3,6 @@
 #include <thrust/execution_policy.h>
 #include <thrust/fill.h>
 #include <thrust/system_error.h>
-#include <thrust/transform_reduce.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -12,10 +11,9 @@
 #include <string>
 
 #include "cuda_check.hpp"
+#include "device_buffer.hpp"
 #include "device_transfers.hpp"
 #include "environment_choice.hpp"
-#include "device_buffer.hpp"
-#include "initial_state_generation.hpp"
 #include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
 
@@ -36,12 +34,8 @@ struct DeviceBatchRunner::Buffers {
     DeviceBuffer<int> primary_labels, second_labels, class_members;
     DeviceBuffer<unsigned long long> next_slot; // the thread kernel's work queue
     DeviceBuffer<std::int64_t> record_steps;
-    DeviceBuffer<double> label_distance, projected_distance, accuracy, loss;
-    DeviceBuffer<TrajectorySummary> summaries;
-    // Device-made initial states (HostBatch::device_initial_states).
-    DeviceBuffer<std::int64_t> slot_seeds;
-    DeviceBuffer<InitialStateTask> initial_tasks;
-    DeviceBuffer<double> seed_normals;
+    DeviceResults results;
+    DeviceInitialStates initial_states;
 
     TypedPools<float>& pools(float*) { return single; }
     TypedPools<double>& pools(double*) { return double_precision; }
@@ -68,22 +62,10 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
     Buffers& buffers = *buffers_;
     TypedPools<Real>& pools = buffers.pools(static_cast<Real*>(nullptr));
     const auto count = static_cast<std::size_t>(host.count);
-    const std::size_t trace_size = count * host.record_steps.size();
     if (count == 0) return StatusCounts{};
     try {
         upload(pools.tasks, host.tasks.data(), count, stream_);
-        if (host.device_initial_states) {
-            // Thrust on the device, bit-identical to the host's make_trajectory.
-            upload(buffers.slot_seeds, host.slot_seeds.data(), host.slot_seeds.size(), stream_);
-            upload(buffers.initial_tasks, host.initial_tasks.data(), count, stream_);
-            buffers.seed_normals.resize(host.slot_seeds.size() * host.seed_normals.size);
-            pools.states.resize(host.sizes.states);
-            generate_initial_states(thrust::cuda::par.on(stream_), host.master_seed, buffers.slot_seeds.data(),
-                                    host.slot_seeds.size(), host.seed_normals, buffers.seed_normals.data(),
-                                    buffers.initial_tasks.data(), count, host.state_stride, pools.states.data());
-        } else {
-            upload(pools.states, host.states.data(), host.sizes.states, stream_);
-        }
+        buffers.initial_states.place(host, pools.states, stream_);
         upload(pools.label_degrees, host.label_degrees.data(), host.sizes.label_degrees, stream_);
         upload(pools.inputs, host.inputs.data(), host.sizes.inputs, stream_);
         upload(buffers.primary_labels, host.primary_labels.data(), host.sizes.primary_labels, stream_);
@@ -103,16 +85,15 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         buffers.class_members.resize(team ? host.sizes.class_members : 0);
         buffers.next_slot.resize(1);
         pools.scratch.resize(host.sizes.scratch);
+        DeviceResults& results = buffers.results;
+        results.resize(count, host.record_steps.size());
         for (DeviceBuffer<double>* trace :
-             {&buffers.label_distance, &buffers.projected_distance, &buffers.accuracy, &buffers.loss}) {
-            trace->resize(trace_size);
+             {&results.label_distance, &results.projected_distance, &results.accuracy, &results.loss})
             // Entries after a trajectory's stopping step must read NaN (SPEC §3).
             thrust::fill(thrust::cuda::par.on(stream_), trace->data(), trace->end(),
                          std::numeric_limits<double>::quiet_NaN());
-        }
-        buffers.summaries.resize(count);
         // status not_run: the count below proves the kernel reached every trajectory.
-        thrust::fill(thrust::cuda::par.on(stream_), buffers.summaries.data(), buffers.summaries.end(), TrajectorySummary{});
+        thrust::fill(thrust::cuda::par.on(stream_), results.summaries.data(), results.summaries.end(), TrajectorySummary{});
 
         TrajectoryKernelArgs<Real> args;
         args.count = host.count;
@@ -127,11 +108,11 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         args.inputs = pools.inputs.data();
         args.record_steps = buffers.record_steps.data();
         args.record_count = static_cast<int>(host.record_steps.size());
-        args.label_distance = buffers.label_distance.data();
-        args.projected_distance = buffers.projected_distance.data();
-        args.accuracy = buffers.accuracy.data();
-        args.loss = buffers.loss.data();
-        args.summaries = buffers.summaries.data();
+        args.label_distance = results.label_distance.data();
+        args.projected_distance = results.projected_distance.data();
+        args.accuracy = results.accuracy.data();
+        args.loss = results.loss.data();
+        args.summaries = results.summaries.data();
         args.team_streamed = pools.team_streamed.data();
         args.class_members = buffers.class_members.data();
         args.next_slot = buffers.next_slot.data();
@@ -143,22 +124,11 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
                         : "integrate_trajectories kernel (cudaStreamSynchronize after the launch)",
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
 
-        const StatusCounts counts =
-            thrust::transform_reduce(thrust::cuda::par.on(stream_), buffers.summaries.data(), buffers.summaries.end(),
-                                     CountStatus{}, StatusCounts{}, AddCounts{});
-        if (counts.of(TrajectoryStatus::not_run) != 0 ||
-            counts.of(TrajectoryStatus::stable) + counts.of(TrajectoryStatus::collapsed) +
-                    counts.of(TrajectoryStatus::diverged) != host.count)
-            throw BackendError("CUDA kernel integrate_trajectories left " +
-                               std::to_string(counts.of(TrajectoryStatus::not_run)) + " of " +
-                               std::to_string(host.count) + " trajectories without a status");
-
+        const StatusCounts counts = results.checked_status_counts(
+            host.count, team ? "CUDA kernel integrate_trajectories_team" : "CUDA kernel integrate_trajectories",
+            stream_);
         download(host.states.data(), pools.states, stream_);
-        download(out.label_distance_trace.data(), buffers.label_distance, stream_);
-        download(out.projected_distance_trace.data(), buffers.projected_distance, stream_);
-        download(out.accuracy_trace.data(), buffers.accuracy, stream_);
-        download(out.loss_trace.data(), buffers.loss, stream_);
-        download(out.summary.data(), buffers.summaries, stream_);
+        results.download(out, stream_);
         COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream_));
         return counts;
     } catch (const BackendError&) {

@@ -2,7 +2,6 @@
 
 #include <thrust/execution_policy.h>
 #include <thrust/system_error.h>
-#include <thrust/transform_reduce.h>
 
 #include <cstdlib>
 #include <new>
@@ -10,10 +9,9 @@
 
 #include "collapse/lockstep/lockstep_layout.hpp"
 #include "cuda_check.hpp"
+#include "device_buffer.hpp"
 #include "device_transfers.hpp"
 #include "environment_choice.hpp"
-#include "device_buffer.hpp"
-#include "initial_state_generation.hpp"
 #include "lockstep/cublas_gemm.hpp"
 #include "lockstep/lockstep_algorithm.hpp"
 #include "lockstep/lockstep_batch.hpp"
@@ -36,10 +34,9 @@ struct LockstepRunner::Buffers {
     LockstepPools<float> single;
     LockstepPools<double> double_precision;
     DeviceBuffer<int> primary_label, second_label, member_offset, members;
-    DeviceBuffer<std::int64_t> record_steps, slot_seeds;
-    DeviceBuffer<double> label_distance, projected_distance, accuracy, loss, seed_normals;
-    DeviceBuffer<TrajectorySummary> summaries;
-    DeviceBuffer<InitialStateTask> initial_tasks;
+    DeviceBuffer<std::int64_t> record_steps;
+    DeviceResults results;
+    DeviceInitialStates initial_states;
 
     LockstepPools<float>& pools(float*) { return single; }
     LockstepPools<double>& pools(double*) { return double_precision; }
@@ -93,17 +90,7 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
     if (count == 0) return StatusCounts{};
     const auto policy = thrust::cuda::par.on(stream_);
     try {
-        if (host.device_initial_states) {
-            upload(buffers.slot_seeds, host.slot_seeds.data(), host.slot_seeds.size(), stream_);
-            upload(buffers.initial_tasks, host.initial_tasks.data(), count, stream_);
-            buffers.seed_normals.resize(host.slot_seeds.size() * host.seed_normals.size);
-            pools.pool.resize(host.sizes.states);
-            generate_initial_states(policy, host.master_seed, buffers.slot_seeds.data(), host.slot_seeds.size(),
-                                    host.seed_normals, buffers.seed_normals.data(), buffers.initial_tasks.data(), count,
-                                    host.state_stride, pools.pool.data());
-        } else {
-            upload(pools.pool, host.states.data(), host.sizes.states, stream_);
-        }
+        buffers.initial_states.place(host, pools.pool, stream_);
         upload(pools.tasks, problem.tasks.data(), problem.tasks.size(), stream_);
         upload(pools.label_degree, problem.label_degree.data(), problem.label_degree.size(), stream_);
         upload(buffers.primary_label, problem.primary_label.data(), problem.primary_label.size(), stream_);
@@ -111,11 +98,8 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
         upload(buffers.member_offset, problem.member_offset.data(), problem.member_offset.size(), stream_);
         upload(buffers.members, problem.members.data(), problem.members.size(), stream_);
         upload(buffers.record_steps, host.record_steps.data(), host.record_steps.size(), stream_);
-        const std::size_t trace_size = count * host.record_steps.size();
-        DeviceBuffer<double>* const traces[] = {&buffers.label_distance, &buffers.projected_distance, &buffers.accuracy,
-                                                &buffers.loss};
-        for (DeviceBuffer<double>* trace : traces) trace->resize(trace_size);
-        buffers.summaries.resize(count);
+        DeviceResults& results = buffers.results;
+        results.resize(count, host.record_steps.size());
         pools.arrays.resize(shape);
 
         lockstep::LockstepView<Real> v;
@@ -128,29 +112,19 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
         v.members = buffers.members.data();
         pools.arrays.bind(v);
         v.record_steps = buffers.record_steps.data();
-        v.label_distance = buffers.label_distance.data();
-        v.projected_distance = buffers.projected_distance.data();
-        v.accuracy = buffers.accuracy.data();
-        v.loss = buffers.loss.data();
-        v.summaries = buffers.summaries.data();
+        v.label_distance = results.label_distance.data();
+        v.projected_distance = results.projected_distance.data();
+        v.accuracy = results.accuracy.data();
+        v.loss = results.loss.data();
+        v.summaries = results.summaries.data();
         lockstep::run_lockstep(policy, buffers.gemm, v, pools.pool.data(), problem.tasks[0].settings.max_steps,
                                options);
         check_cuda(cudaStreamSynchronize(stream_), "lockstep batch (cudaStreamSynchronize after the step loop)",
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
 
-        const StatusCounts counts = thrust::transform_reduce(policy, buffers.summaries.data(), buffers.summaries.end(),
-                                                             CountStatus{}, StatusCounts{}, AddCounts{});
-        if (counts.of(TrajectoryStatus::not_run) != 0 ||
-            counts.of(TrajectoryStatus::stable) + counts.of(TrajectoryStatus::collapsed) +
-                    counts.of(TrajectoryStatus::diverged) != host.count)
-            throw BackendError("the lockstep path left " + std::to_string(counts.of(TrajectoryStatus::not_run)) + " of " +
-                               std::to_string(host.count) + " trajectories without a status");
-        download(host.states.data(), pools.pool.data(), host.sizes.states, stream_);
-        download(out.label_distance_trace.data(), buffers.label_distance.data(), trace_size, stream_);
-        download(out.projected_distance_trace.data(), buffers.projected_distance.data(), trace_size, stream_);
-        download(out.accuracy_trace.data(), buffers.accuracy.data(), trace_size, stream_);
-        download(out.loss_trace.data(), buffers.loss.data(), trace_size, stream_);
-        download(out.summary.data(), buffers.summaries.data(), count, stream_);
+        const StatusCounts counts = results.checked_status_counts(host.count, "the lockstep path", stream_);
+        download(host.states.data(), pools.pool, stream_);
+        results.download(out, stream_);
         COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream_));
         return counts;
     } catch (const BackendError&) {
