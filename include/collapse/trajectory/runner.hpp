@@ -9,7 +9,6 @@
 #include "collapse/model/collapse_model.hpp"
 #include "collapse/model/hd.hpp"
 #include "collapse/model/observables.hpp"
-#include "collapse/model/small_matrix.hpp"
 #include "collapse/model/team.hpp"
 #include "collapse/results.hpp"
 
@@ -89,20 +88,6 @@ struct SoloModel {
     // W y_k after an evaluation (h > 0).
     COLLAPSE_HD const Real* projected_labels() const { return workspace + WorkspaceLayout(problem.dims).projected_labels; }
 };
-
-// min over k != l of ||v_k - v_l||, the pairs shared over the team.
-template <class Real, class Team>
-COLLAPSE_HD inline Real team_minimum_pairwise_distance(const Team& team, const Real* vectors, int count, int dim) {
-    Real smallest = INFINITY;
-    int pair = 0;
-    for (int k = 0; k < count; ++k)
-        for (int l = k + 1; l < count; ++l, ++pair) {
-            if (pair % team.size != team.rank) continue;
-            const Real distance = small_matrix::squared_distance(vectors + k * dim, vectors + l * dim, dim);
-            if (distance < smallest) smallest = distance;
-        }
-    return std::sqrt(static_cast<Real>(team.min(static_cast<double>(smallest))));
-}
 
 // The observables of one step of one trajectory (SPEC §3).
 struct StepObservation {
@@ -210,11 +195,11 @@ COLLAPSE_HD void run_trajectory(const Team& team, const Model& model, const Traj
         StepObservation seen;
         seen.loss = static_cast<double>(evaluation.loss);
         seen.accuracy = static_cast<double>(evaluation.correct) / dims.samples;
-        seen.label_distance = inverse_reference * static_cast<double>(team_minimum_pairwise_distance(
+        seen.label_distance = inverse_reference * static_cast<double>(minimum_pairwise_distance(
                                                       team, buffers.state + state_layout.labels, dims.classes, dims.dim));
         seen.projected_distance =
             dims.head_dim == 0 ? seen.label_distance
-                               : inverse_reference * static_cast<double>(team_minimum_pairwise_distance(
+                               : inverse_reference * static_cast<double>(minimum_pairwise_distance(
                                                          team, model.projected_labels(), dims.classes, dims.dim));
         if (watch.observe(step, seen, settings, recorder, leader)) break;
         Integrator::step(team, gradient_only, buffers.state, buffers.gradient, lr, state_layout.size,
