@@ -110,20 +110,28 @@ CublasBatchedGemm::~CublasBatchedGemm() {
     if (handle_ != nullptr) (void)cublas().destroy(handle_);
 }
 
-void CublasBatchedGemm::operator()(const lockstep::GemmBatch<float>& batch) const {
+namespace {
+
+// cublasSgemmStridedBatched or cublasDgemmStridedBatched, given as `gemm`.
+template <class Real, class StridedBatchedGemm>
+void run_strided_batched(StridedBatchedGemm gemm, const char* call, cublasHandle_t handle,
+                         const lockstep::GemmBatch<Real>& batch) {
     if (empty(batch)) return;
-    const lockstep::ColumnMajorGemm<float> g = lockstep::to_column_major(batch);
-    COLLAPSE_CUBLAS_CHECK(cublas().sgemm_strided_batched(
-        handle_, operation(g.transpose_first), operation(g.transpose_second), g.m, g.n, g.k, &g.alpha, g.first,
-        g.ld_first, g.stride_first, g.second, g.ld_second, g.stride_second, &g.beta, g.c, g.ld_c, g.stride_c, g.count));
+    const lockstep::ColumnMajorGemm<Real> g = lockstep::to_column_major(batch);
+    check_cublas(gemm(handle, operation(g.transpose_first), operation(g.transpose_second), g.m, g.n, g.k, &g.alpha,
+                      g.first, g.ld_first, g.stride_first, g.second, g.ld_second, g.stride_second, &g.beta, g.c, g.ld_c,
+                      g.stride_c, g.count),
+                 call, __FILE__ ":" COLLAPSE_CUBLAS_STRINGIFY(__LINE__));
+}
+
+} // namespace
+
+void CublasBatchedGemm::operator()(const lockstep::GemmBatch<float>& batch) const {
+    run_strided_batched(cublas().sgemm_strided_batched, "cublasSgemmStridedBatched(...)", handle_, batch);
 }
 
 void CublasBatchedGemm::operator()(const lockstep::GemmBatch<double>& batch) const {
-    if (empty(batch)) return;
-    const lockstep::ColumnMajorGemm<double> g = lockstep::to_column_major(batch);
-    COLLAPSE_CUBLAS_CHECK(cublas().dgemm_strided_batched(
-        handle_, operation(g.transpose_first), operation(g.transpose_second), g.m, g.n, g.k, &g.alpha, g.first,
-        g.ld_first, g.stride_first, g.second, g.ld_second, g.stride_second, &g.beta, g.c, g.ld_c, g.stride_c, g.count));
+    run_strided_batched(cublas().dgemm_strided_batched, "cublasDgemmStridedBatched(...)", handle_, batch);
 }
 
 } // namespace collapse::cuda
