@@ -8,6 +8,7 @@
 #include "file_lock.hpp"
 #include "hdf5_util.hpp"
 #include "layout.hpp"
+#include "units.hpp"
 
 namespace collapse::storage {
 
@@ -44,6 +45,7 @@ Handle make_scale(hid_t group, const std::string& name, ElementType type, const 
     check(H5Dwrite(scale.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
           "cannot write scale " + name);
     check(H5DSset_scale(scale.get(), name.c_str()), "cannot make " + name + " a dimension scale");
+    write_description(scale.get(), name);
     if (log_spaced >= 0) write_int_attribute(scale.get(), "log_spaced", log_spaced, H5T_STD_I8LE);
     return scale;
 }
@@ -59,6 +61,7 @@ void write_dataset(hid_t group, const std::string& name, ElementType type, hid_t
                                         H5P_DEFAULT, H5P_DEFAULT),
                              H5Dclose, "cannot create " + name);
     check(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "cannot write " + name);
+    write_description(dataset.get(), name);
     for (std::size_t d = 0; d < scales.size(); ++d)
         check(H5DSattach_scale(dataset.get(), scales[d], static_cast<unsigned>(d)), "cannot attach a scale to " + name);
 }
