@@ -181,13 +181,16 @@ def theory_figure(sweep, out_path, save):
         lo, hi = values.min() / 1.5, values.max() * 1.5
         if comparable:
             within = np.abs(measured[ok] / reference[ok] - 1.0) <= 0.05
+            if (~within).any():  # disagreements stay visible: ringed in red
+                ax.scatter(reference[ok][~within], measured[ok][~within], s=90, facecolors='none',
+                           edgecolors='#d62728', linewidths=1.2, zorder=4, label='off by more than 5%')
             ax.plot([lo, hi], [lo, hi], color='#444444', linestyle='--', linewidth=1, label='identity')
             ax.fill_between([lo, hi], [lo * 0.95, hi * 0.95], [lo * 1.05, hi * 1.05], color='#999999', alpha=0.25,
                             lw=0, label='±5%')
             pick = ok & np.isfinite(asymptote) & (asymptote > 0)
             if pick.any():
-                ax.scatter(reference[pick], asymptote[pick], marker='_', s=40, color='#d62728', linewidths=1.2,
-                           zorder=2, label='theory_slow_rate: the asymptote (not a fit), same point')
+                ax.scatter(reference[pick], asymptote[pick], marker='_', s=60, color='#ff7f0e', linewidths=1.4,
+                           zorder=5, label='theory_slow_rate: the asymptote (not a fit), same point')
             ax.set_xlabel('theory_window_rate: the same fit on the exact trace, same window (1/lr·steps)')
             ax.set_ylabel('measured slow_rate (1/lr·steps)')
             ax.set_title(f'plain model: measured vs theory over the same window\n'

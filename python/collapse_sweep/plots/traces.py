@@ -170,7 +170,7 @@ def traces_figure(sweep, points, out_path):
             theory = sweep.traces(theory_name, **point).values[..., keep].reshape(-1, keep.sum())
             for row in theory:
                 if np.isfinite(row).any():
-                    ax_d.plot(t, row, color=colour, lw=1.0, ls=(0, (4, 2)), alpha=0.9, zorder=4)
+                    ax_d.plot(t, row, color='black', lw=0.9, ls=(0, (4, 3)), alpha=0.8, zorder=4)
                     theory_drawn = True
         ax_d.plot([], [], color=colour, lw=2.2, label=f'{point_label(sweep, point)}  [{_count_label(status)}]')
         hits = ctime[np.isfinite(ctime)]
@@ -181,7 +181,7 @@ def traces_figure(sweep, points, out_path):
         good = dv[np.isfinite(dv) & (dv > 0)]
         if good.size:
             dmin, dmax = min(dmin, good.min()), max(dmax, good.max())
-        ok_t = t[np.isfinite(dv).any(axis=0)]
+        ok_t = np.concatenate([t[np.isfinite(dv).any(axis=0)], hits[hits > 0]])
         if ok_t.size:
             tmin, tmax = min(tmin, ok_t.min()), max(tmax, ok_t.max())
     if drawn == 0:
@@ -196,7 +196,7 @@ def traces_figure(sweep, points, out_path):
         ax_d.plot([], [], 'v', ms=4.5, color='grey', mec='black', mew=0.5,
                   label='collapse: crossed the threshold, run went on (stop_on_collapse = false)')
     if theory_drawn:
-        ax_d.plot([], [], color='grey', lw=1.0, ls=(0, (4, 2)), label='dashed: exact theory (plain model), per seed')
+        ax_d.plot([], [], color='black', lw=0.9, ls=(0, (4, 3)), label='dashed black: exact theory (plain model), per seed')
     ax_d.set_xscale('log')
     ax_d.set_yscale('log')
     ax_d.set_ylim(max(min(dmin, sweep.threshold) / 3.0, 1e-16), min(max(dmax, 1.0) * 2.0, 1e4))
