@@ -333,7 +333,7 @@ def build(path, seed=1, done_fraction=1.0, killed_writer=False, grid='default', 
         if flat >= n_done:
             break
         p = {name: axes[i][1][j] for i, (name, j) in enumerate(zip(names, index))}
-        f, h, lr, sg, s = (p.get(k, default) for k, default in
+        f, h, lr, sg, s = (p.get(k, dropped.get(k, default)) for k, default in
                            (('frustration', 0.0), ('head_dim', 0), ('lr', 0.1), ('stop_gradient', 0), ('seed', 0)))
         scale = float(p.get('init_scale', 1.0))
         # common random numbers: the seed's draws do not depend on f, h, lr
