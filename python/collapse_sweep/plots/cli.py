@@ -15,7 +15,7 @@ import sys
 import matplotlib
 
 from ..io import SweepFileError, open_sweep
-from .common import OutputError, UsageError, axis_value, parse_assignments, save
+from .common import OutputError, UsageError, axis_value, parse_assignments, save, varied_axes
 
 
 def plot_sweep(path, prefix=None, x=None, y=None, points=(), fix=(), log=print):
@@ -43,8 +43,11 @@ def plot_sweep(path, prefix=None, x=None, y=None, points=(), fix=(), log=print):
         xname, yname = default_xy(sweep, x, y)
         if yname is None:
             raise UsageError(f'{path} has a single grid axis; a phase diagram needs two')
-        written.append(phase_figure(sweep, xname, yname, fixed, f'{prefix}_phase.png'))
-        log(written[-1])
+        if varied_axes(sweep) or x or y:
+            written.append(phase_figure(sweep, xname, yname, fixed, f'{prefix}_phase.png'))
+            log(written[-1])
+        else:  # one grid point (a replay file): a one-cell heatmap says nothing the traces do not
+            print(f'note: {path} holds a single grid point; {prefix}_phase.png not written', file=sys.stderr)
         traces, skipped = traces_figure(sweep, chosen, f'{prefix}_traces.png')
         if traces:
             written.append(traces)

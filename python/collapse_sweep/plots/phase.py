@@ -19,8 +19,8 @@ from . import theory
 from .common import LABELS, UsageError, fixed_settings, fmt, save, setting, varied_axes
 
 CENSORED, DIVERGED, NOT_RUN = '#d4d4d4', '#3b3b3b', 'white'
-TIME_LABEL = 'Kaplan–Meier median collapse time (lr·steps)'
-FRACTION_LABEL = 'collapsed fraction of seeds (cells: k/n)'
+TIME_LABEL = 'median collapse time (lr·steps)\n(Kaplan–Meier over seeds)'
+FRACTION_LABEL = 'collapsed fraction\n(cells: k of n seeds)'
 
 
 def cell_edges(values, log):
@@ -112,7 +112,7 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
     shared_plain = row is not None and col is not None and 0 in [int(v) for v in cols]
 
     nrows, ncols = 2 * len(rows), len(cols)
-    fig, grid = plt.subplots(nrows, ncols, figsize=(max(6.5, 1.4 + 3.4 * ncols), 1.6 + 2.7 * nrows),
+    fig, grid = plt.subplots(nrows, ncols, figsize=(max(6.5, 1.8 + 3.5 * ncols), 1.6 + 2.7 * nrows),
                              squeeze=False, constrained_layout=True)
     seen, theory_seen = set(), set()
     boundaries = theory.read_boundaries(sweep.path)
@@ -202,7 +202,7 @@ def phase_figure(sweep, xname, yname, fixed, out_path):
     seeds = len(sweep.axes.get('seed', [1]))
     lines = [f'{os.path.basename(sweep.path)}: collapse over {LABELS.get(xname, xname)} × {LABELS.get(yname, yname)}',
              '; '.join(fixed_settings(sweep)),
-             f'{seeds} seeds per cell; collapse: {sweep.metric} distance < {sweep.threshold:g}']
+             f'{seeds} seed{"s" if seeds != 1 else ""} per cell; collapse: {sweep.metric} distance < {sweep.threshold:g}']
     if sweep.progress < 1.0:
         lines[-1] += f'; {100 * sweep.progress:.1f}% of trajectories run'
     if notes:
