@@ -247,6 +247,44 @@ class TheoryFigureTest(TempDirTest):
         self.assertNotIn('identity', figures['ro_theory.png']['legend'])
 
 
+def add_boundary(path, axis, quantity, estimate_of):
+    """A /boundaries/<axis> group as `collapse-sweep refine` writes it (src/storage/boundary_writer.cpp)."""
+    import h5py
+    with h5py.File(path, 'a') as f:
+        status = f['results/status']
+        dims = [d[0].name.rsplit('/', 1)[-1] for d in status.dims][:-1]
+        others = [d for d in dims if d != axis]
+        g = f.require_group('boundaries').create_group(axis)
+        scales = []
+        for name in others:
+            s = g.create_dataset(name, data=f['results/' + name][()])
+            s.make_scale(name)
+            s.attrs['log_spaced'] = f['results/' + name].attrs['log_spaced']
+            scales.append(s)
+        shape = tuple(len(s) for s in scales)
+        grids = np.meshgrid(*[s[()] for s in scales], indexing='ij')
+        values = {'estimate': estimate_of(dict(zip(others, grids))), 'standard_error': np.full(shape, 0.01)}
+        for name, data in values.items():
+            ds = g.create_dataset(name, data=np.broadcast_to(data, shape).astype(float))
+            for i, scale in enumerate(scales):
+                ds.dims[i].attach_scale(scale)
+        g.attrs.update(axis=axis, quantity=quantity, level=0.5)
+
+
+class BoundaryTest(TempDirTest):
+    def test_boundaries_labelled_by_axis_and_quantity(self):
+        path = make(self.dir / 'b.h5')
+        add_boundary(path, 'frustration', 'collapsed_fraction', lambda c: 0.15 + 0.0 * c['lr'])
+        add_boundary(path, 'lr', 'diverged_fraction', lambda c: 0.5 + 0.5 * c['frustration'])
+        _, figures = self.plot(path)
+        legend = figures['b_phase.png']['legend']
+        self.assertIn('refined along frustration: collapsed_fraction = 0.5 (± bootstrap SE)', legend)
+        self.assertIn('refined along lr: diverged_fraction = 0.5 (± bootstrap SE)', legend)
+        from collapse_sweep.plots import theory
+        self.assertNotEqual(theory.BOUNDARY_COLOURS[('frustration', 'collapsed_fraction')],
+                            theory.BOUNDARY_COLOURS[('lr', 'diverged_fraction')])
+
+
 class WorkedExampleTest(TempDirTest):
     """The Python blocks of docs/analysis.md's "Worked example" run as written on a synthetic file."""
 
