@@ -69,11 +69,19 @@ class ShippedSweepNumbers(unittest.TestCase):
             self.assertIn(f'max_steps {shape_of(name)[2]}', out.stdout, name)
 
     def test_sweep_file_table(self):
-        rows = {m.group(1): m.group(2) for m in re.finditer(r'^\| `(\w+\.toml)` \|.*\| ([^|]*) \|$',
-                                                              read('docs', 'sweep-file.md'), re.M)}
+        table = read('docs', 'sweep-file.md')
+        rows = {m.group(1): (m.group(2), m.group(3))
+                for m in re.finditer(r'^\| `(\w+\.toml)` \| ([^|]*) \| ([^|]*) \|$', table, re.M)}
         self.assertEqual(sorted(rows), SWEEPS, 'every shipped sweep has a row, and only those')
-        for name, size in rows.items():
+        for name, (what, size) in rows.items():
             self.assertIn(f'{trajectories(name)} trajectories, {shape_of(name)[2]} steps', size, name)
+            lengths, seeds, _ = shape_of(name)
+            # Axis lengths the description quotes: "26 f", "5 h", "9 lr", "32 seeds".
+            for count, axis in re.findall(r'\b(\d+) (f|h|lr)\b', what):
+                key = {'f': 'frustration', 'h': 'head_dim', 'lr': 'lr'}[axis]
+                self.assertEqual(int(count), lengths[key], f'{name}: {count} {axis}')
+            for count in re.findall(r'\b(\d+) seeds', what):
+                self.assertEqual(int(count), seeds, name)
 
     def test_comments_in_the_files(self):
         for name in SWEEPS:
