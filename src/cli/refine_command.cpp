@@ -60,6 +60,12 @@ int refine_command(const RefineCommandOptions& options) {
         table = refine::refine_boundaries(spec, status, *backend, refine_options, report,
                                           [&](const refine::RoundReport& round) {
                                               if (options.quiet) return;
+                                              if (round.round == 0) {
+                                                  std::cerr << "re-running " << round.trajectories
+                                                            << " collapsed grid trajectories past collapse "
+                                                               "(divergence is the quantity)\n";
+                                                  return;
+                                              }
                                               std::cerr << "round " << round.round << ": " << round.probes
                                                         << " probes (" << round.trajectories << " trajectories), "
                                                         << round.still_open << " brackets still open\n";

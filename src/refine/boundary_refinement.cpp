@@ -113,6 +113,7 @@ storage::BoundaryTable refine_boundaries(const SweepSpec& spec, const std::vecto
                 stopped.push_back(flat);
                 points.push_back(grid.params(flat));
             }
+        if (on_round && !points.empty()) on_round(RoundReport{0, 0, static_cast<std::int64_t>(points.size()), 0});
         const std::vector<std::int8_t> rerun = run_points(run_spec, points, backend, batch_size);
         for (std::size_t k = 0; k < stopped.size(); ++k) grid_status[static_cast<std::size_t>(stopped[k])] = rerun[k];
         report.grid_reruns = static_cast<std::int64_t>(stopped.size());

@@ -172,6 +172,12 @@ class RefineCliTest(unittest.TestCase):
             self.assertIn('past collapse', attrs['stop_on_collapse_note'].decode()
                           if isinstance(attrs['stop_on_collapse_note'], bytes) else attrs['stop_on_collapse_note'])
         self.assertIn(f'{collapsed} collapsed grid trajectories re-run past collapse', result.stdout)
+        loud = run('refine', out, '--axis', 'lr', '--quantity', 'diverged_fraction', '--tol', '0.05',
+                   '--backend', 'cpu', '--threads', '2')
+        self.assertEqual(loud.returncode, 0, loud.stderr)
+        self.assertTrue(loud.stderr.startswith(f're-running {collapsed} collapsed grid trajectories past collapse'),
+                        loud.stderr)  # announced before the work, then the rounds
+        self.assertIn('round 1:', loud.stderr)
 
     def test_theory_columns(self):
         res = xr.open_dataset(self.out, group='results', engine='h5netcdf')

@@ -27,7 +27,9 @@ struct RefineOptions {
 
 const char* quantity_name(Quantity quantity);
 
-// What one round did, for progress output.
+// What one round did, for progress output. Round 0 announces, before it
+// starts, the re-run of the sweep's collapsed grid trajectories past collapse
+// (diverged_fraction on a sweep that stopped at collapse): `trajectories` of them.
 struct RoundReport {
     int round = 0;
     std::int64_t probes = 0;       // boundaries probed this round
