@@ -53,6 +53,17 @@ DATASETS = {
     'primary_label': (ONE, 'primary label c_i of each sample'),
     'second_label': (ONE, 'label a sample gets when frustrated'),
     'frustration_order': (ONE, 'frustration order: permutation of the samples'),
+    # /boundaries/<axis> (collapse-sweep refine)
+    'estimate': (ONE, 'boundary: where the quantity crosses the level'),
+    'bracket_low': (ONE, 'boundary: lower end of the final bracket'),
+    'bracket_high': (ONE, 'boundary: upper end of the final bracket'),
+    'standard_error': (ONE, 'boundary: bootstrap standard error over seeds'),
+    'probes_run': (ONE, 'boundary: probe points run'),
+    'probe_value': (ONE, 'boundary: probe positions in the order run'),
+    'probe_quantity': (ONE, 'boundary: the quantity at each probe'),
+    'crossings': (ONE, 'boundary: number of crossings of the level along the axis in the grid'),
+    'crossing_low': (ONE, "boundary: lower end of each crossing's bracket (0: the refined one)"),
+    'crossing_high': (ONE, "boundary: upper end of each crossing's bracket (0: the refined one)"),
 }
 
 SCALES = {
@@ -70,6 +81,8 @@ SCALES = {
     'sample': (ONE, 'sample i'),
     'head_unit': (ONE, 'head bottleneck unit'),
     'input': (ONE, 'input component'),
+    'probe': (ONE, 'probe slot'),
+    'crossing': (ONE, 'crossing slot'),
 }
 
 

@@ -60,6 +60,9 @@ const std::map<std::string, Description>& catalogue() {
         {"probes_run", {one, "boundary: probe points run"}},
         {"probe_value", {one, "boundary: probe positions in the order run"}},
         {"probe_quantity", {one, "boundary: the quantity at each probe"}},
+        {"crossings", {one, "boundary: number of crossings of the level along the axis in the grid"}},
+        {"crossing_low", {one, "boundary: lower end of each crossing's bracket (0: the refined one)"}},
+        {"crossing_high", {one, "boundary: upper end of each crossing's bracket (0: the refined one)"}},
         // dimension scales
         {"frustration", {one, "frustration f"}},
         {"head_dim", {one, "head width h"}},
@@ -76,6 +79,7 @@ const std::map<std::string, Description>& catalogue() {
         {"head_unit", {one, "head bottleneck unit"}},
         {"input", {one, "input component"}},
         {"probe", {one, "probe slot"}},
+        {"crossing", {one, "crossing slot"}},
     };
     return table;
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "collapse/storage/boundary_writer.hpp"
 #include "collapse/storage/merge.hpp"
 #include "synthetic.hpp"
 
@@ -120,6 +121,31 @@ TEST(StorageUnits, EveryDatasetAndGroupIsDescribedInWrittenAndMergedFiles) {
     expect_described(shards[0], spec);
     merge_shards(directory + "/merged.h5", shards, false);
     expect_described(directory + "/merged.h5", spec);
+}
+
+TEST(StorageUnits, RefinedBoundariesAreDescribed) {
+    const SweepSpec spec = make_spec(two_axis_options()); // frustration x head_dim
+    const Grid grid(spec);
+    const std::string path = temporary_directory("units_boundaries") + "/out.h5";
+    auto writer = ResultWriter::create(path, spec, grid, test_provenance(), {}, false);
+    writer->close();
+    BoundaryTable table;
+    table.axis = "frustration";
+    table.coordinates = {integer_axis("head_dim", {0, 2})};
+    table.estimate = table.bracket_low = table.bracket_high = table.standard_error = {0.05, 0.07};
+    table.probes_run = {1, 1};
+    table.probe_value = table.probe_quantity = {0.5, 0.5};
+    table.crossings = {1, 1};
+    table.crossing_low = table.crossing_high = {0.05, 0.07};
+    write_boundaries(path, table);
+    const auto datasets = every_dataset(path);
+    for (const char* name : {"estimate", "bracket_low", "standard_error", "probes_run", "probe_value",
+                             "crossings", "crossing_low", "crossing_high", "head_dim", "probe", "crossing"}) {
+        const std::string full = std::string("/boundaries/frustration/") + name;
+        ASSERT_TRUE(datasets.contains(full)) << full;
+        EXPECT_EQ(datasets.at(full).units, "1") << full;
+        EXPECT_NE(datasets.at(full).long_name, "<missing>") << full;
+    }
 }
 
 } // namespace
