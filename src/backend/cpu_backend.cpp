@@ -82,7 +82,7 @@ public:
 private:
     template <class Real, class Integrator>
     void run_typed(const SweepSpec& spec, const Grid& grid, BatchOutput& out) const {
-        const std::vector<std::int64_t> steps = record_steps(spec.integrator.max_steps, spec.output.record_points);
+        const std::vector<std::int64_t> steps = record_steps(spec);
         const auto trace_length = static_cast<std::size_t>(out.trace_length);
         const auto count = static_cast<std::int64_t>(out.size());
         const int max_head = spec.max_head_dim();

@@ -74,6 +74,21 @@ int main(int argc, char** argv) {
     refine_app->add_option("--threads", refine.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
     refine_app->add_flag("-q,--quiet", refine.quiet, "No progress output");
 
+    ReplayOptions replay;
+    replay.command_line = run.command_line;
+    auto* replay_app = app.add_subcommand("replay", "Re-run one trajectory of a sweep file with dense traces and states");
+    replay_app->add_option("file", replay.path, "Sweep output HDF5 file")->required();
+    replay_app->add_option("--at", replay.at, "The trajectory: axis=value,...,seed=S (axes of one value may be left out)")
+        ->required();
+    replay_app->add_option("--every", replay.every, "Record every K steps (default 1)")->check(CLI::PositiveNumber);
+    replay_app->add_option("--state-at", replay.state_at, "Also store the full state at these steps: S1,S2,...");
+    replay_app->add_option("-o,--output", replay.output_path, "Output HDF5 file (default: FILE-stem.replay.h5)");
+    replay_app->add_option("--backend", replay.backend, "auto, cpu or cuda (default: the one that made the file)")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    replay_app->add_option("--threads", replay.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
+    replay_app->add_flag("--overwrite", replay.overwrite, "Replace an existing output file");
+    replay_app->add_flag("-q,--quiet", replay.quiet, "No summary line");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -86,6 +101,7 @@ int main(int argc, char** argv) {
         if (*info_app) return info_command(info_path);
         if (*merge_app) return merge_command(merge_output, merge_shards, merge_overwrite);
         if (*refine_app) return refine_command(refine);
+        if (*replay_app) return replay_command(replay);
     } catch (const collapse::SpecError& error) {
         std::cerr << "error: " << error.what() << '\n';
         return exit_usage;

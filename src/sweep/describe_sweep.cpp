@@ -105,7 +105,10 @@ std::string describe_sweep(const SweepSpec& spec) {
     out << "collapse      " << (spec.collapse.metric == CollapseMetric::label ? "label" : "projected")
         << " distance < " << format_number(spec.collapse.threshold)
         << (spec.collapse.stop_on_collapse ? ", stop on collapse" : ", run on after collapse") << '\n';
-    out << "output        " << spec.output.record_points << " record points, compression " << spec.output.compression;
+    out << "output        ";
+    if (spec.output.record_every > 0) out << "a record point every " << spec.output.record_every << " steps";
+    else out << spec.output.record_points << " record points";
+    out << ", compression " << spec.output.compression;
     if (spec.output.save_samples) out << ", save_samples";
     if (spec.output.save_initial) out << ", save_initial";
     out << '\n';
