@@ -60,7 +60,14 @@ struct ReplayOptions {
     std::string command_line;
 };
 int replay_command(const ReplayOptions& options);
-int validate_command(const std::string& spec_path, const std::vector<std::string>& overrides);
+struct ValidateOptions {
+    std::string spec_path;
+    std::vector<std::string> overrides;
+    std::string backend = "auto";
+    int threads = 0;
+    bool no_timing = false;
+};
+int validate_command(const ValidateOptions& options);
 int info_command(const std::string& path);
 int merge_command(const std::string& output_path, const std::vector<std::string>& shard_paths, bool overwrite);
 

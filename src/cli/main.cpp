@@ -44,11 +44,14 @@ int main(int argc, char** argv) {
     run_app->add_option("--set", run.overrides, "Override a spec key: section.key=value (TOML value)");
     run_app->add_flag("-q,--quiet", run.quiet, "No progress output");
 
-    std::string validate_path;
-    std::vector<std::string> validate_overrides;
-    auto* validate_app = app.add_subcommand("validate", "Check a sweep file; print the grid and a cost estimate");
-    validate_app->add_option("spec", validate_path, "Sweep file (TOML)")->required();
-    validate_app->add_option("--set", validate_overrides, "Override a spec key: section.key=value");
+    ValidateOptions validate;
+    auto* validate_app = app.add_subcommand("validate", "Check a sweep file; print the grid, FLOP and a time estimate");
+    validate_app->add_option("spec", validate.spec_path, "Sweep file (TOML)")->required();
+    validate_app->add_option("--set", validate.overrides, "Override a spec key: section.key=value");
+    validate_app->add_option("--backend", validate.backend, "Backend to time: auto, cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    validate_app->add_option("--threads", validate.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
+    validate_app->add_flag("--no-timing", validate.no_timing, "Only parse and describe; time nothing");
 
     std::string info_path;
     auto* info_app = app.add_subcommand("info", "Axes, progress, status counts and provenance of an output file");
@@ -97,7 +100,7 @@ int main(int argc, char** argv) {
     }
     try {
         if (*run_app) return run_command(run);
-        if (*validate_app) return validate_command(validate_path, validate_overrides);
+        if (*validate_app) return validate_command(validate);
         if (*info_app) return info_command(info_path);
         if (*merge_app) return merge_command(merge_output, merge_shards, merge_overwrite);
         if (*refine_app) return refine_command(refine);

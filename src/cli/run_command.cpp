@@ -145,10 +145,4 @@ int run_single_process(const RunOptions& options) {
     return exit_ok;
 }
 
-int validate_command(const std::string& spec_path, const std::vector<std::string>& overrides) {
-    const SweepSpec spec = parse_sweep_spec_file(spec_path, overrides);
-    std::cout << describe_sweep(spec);
-    return exit_ok;
-}
-
 } // namespace collapse::cli
