@@ -64,7 +64,7 @@ void pack_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::in
         shape.kind == ModelKind::teacher_student ? samples * static_cast<std::size_t>(shape.input_dim) : 0;
     const auto count = static_cast<std::int64_t>(params.size());
     host.count = count;
-    host.record_steps = record_steps(spec.integrator.max_steps, spec.output.record_points);
+    host.record_steps = record_steps(spec);
 
     // Seeds in order of first appearance: trajectories of one seed share its
     // primary labels and teacher-student inputs.
@@ -178,7 +178,7 @@ std::size_t device_bytes_per_trajectory(const SweepSpec& spec) {
     const std::size_t generation = seed_normals_layout(spec.shape, spec.max_head_dim()).size * sizeof(double) +
                                    sizeof(InitialStateTask) + sizeof(std::int64_t);
     // Either kernel's pools (whichever is larger; class_member_entries ints for the team kernel).
-    const std::size_t trace_points = record_steps(spec.integrator.max_steps, spec.output.record_points).size();
+    const std::size_t trace_points = record_steps(spec).size();
     return reals * real_size(spec) + (2 * static_cast<std::size_t>(dims.samples) + class_member_entries(dims)) * sizeof(int) +
            4 * trace_points * sizeof(double) + sizeof(TrajectorySummary) + sizeof(TrajectoryTask<double>) + generation;
 }

@@ -49,6 +49,9 @@ struct CollapseConfig {
 
 struct OutputConfig {
     int record_points = 128;
+    // > 0: record every record_every steps (0, K, 2K, ..., and max_steps)
+    // instead of record_points log-spaced steps; what `replay --every K` uses.
+    std::int64_t record_every = 0;
     bool save_samples = false;
     bool save_initial = false;
     int compression = 4; // deflate level 0..9

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "collapse/config.hpp"
+
 namespace collapse {
 
 inline std::vector<std::int64_t> record_steps(std::int64_t max_steps, int record_points) {
@@ -24,6 +26,20 @@ inline std::vector<std::int64_t> record_steps(std::int64_t max_steps, int record
     steps.erase(std::unique(steps.begin(), steps.end()), steps.end());
     if (steps.size() > 1) steps.back() = max_steps; // exp(log(x)) may round below max_steps
     return steps;
+}
+
+// Every K steps: 0, K, 2K, ..., with max_steps always the last point.
+inline std::vector<std::int64_t> evenly_spaced_steps(std::int64_t max_steps, std::int64_t every) {
+    std::vector<std::int64_t> steps;
+    for (std::int64_t step = 0; step < max_steps; step += every) steps.push_back(step);
+    steps.push_back(max_steps);
+    return steps;
+}
+
+// The record points of a sweep: output.record_every when set, else log-spaced.
+inline std::vector<std::int64_t> record_steps(const SweepSpec& spec) {
+    if (spec.output.record_every > 0) return evenly_spaced_steps(spec.integrator.max_steps, spec.output.record_every);
+    return record_steps(spec.integrator.max_steps, spec.output.record_points);
 }
 
 } // namespace collapse

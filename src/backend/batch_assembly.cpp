@@ -29,7 +29,7 @@ void prepare_batch_output(const SweepSpec& spec, std::span<const std::int64_t> f
     out.flat_index.assign(flat_indices.begin(), flat_indices.end());
     out.summary.assign(count, TrajectorySummary{});
     out.theory.assign(count, TheoryDiagnostics{});
-    out.trace_length = static_cast<int>(record_steps(spec.integrator.max_steps, spec.output.record_points).size());
+    out.trace_length = static_cast<int>(record_steps(spec).size());
     const std::size_t trace_size = count * static_cast<std::size_t>(out.trace_length);
     for (auto* trace : {&out.label_distance_trace, &out.projected_distance_trace, &out.accuracy_trace, &out.loss_trace})
         trace->assign(trace_size, nan);

@@ -56,7 +56,7 @@ public:
             std::max(1.0, per_step * evaluations * static_cast<double>(spec.integrator.max_steps));
         constexpr double flop_per_thread_and_batch = 2e9; // ~0.05 s per thread at the measured rates
         const double by_work = flop_per_thread_and_batch * threads_ / per_trajectory;
-        const double output_bytes = 8 * (4.0 * spec.output.record_points + K * d + d * d +
+        const double output_bytes = 8 * (4.0 * static_cast<double>(record_steps(spec).size()) + K * d + d * d +
                                          (spec.output.save_samples ? N * d : 0) + (spec.output.save_initial ? 2 * h * d : 0)) +
                                     256; // summary and indices
         const double by_memory = 16.0 * 1024 * 1024 / output_bytes;
@@ -82,7 +82,7 @@ public:
 private:
     template <class Real, class Integrator>
     void run_typed(const SweepSpec& spec, const Grid& grid, BatchOutput& out) const {
-        const std::vector<std::int64_t> steps = record_steps(spec.integrator.max_steps, spec.output.record_points);
+        const std::vector<std::int64_t> steps = record_steps(spec);
         const auto trace_length = static_cast<std::size_t>(out.trace_length);
         const auto count = static_cast<std::int64_t>(out.size());
         const int max_head = spec.max_head_dim();

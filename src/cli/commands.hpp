@@ -46,7 +46,28 @@ struct RefineCommandOptions {
     std::string command_line;
 };
 int refine_command(const RefineCommandOptions& options);
-int validate_command(const std::string& spec_path, const std::vector<std::string>& overrides);
+
+struct ReplayOptions {
+    std::string path;
+    std::string at;          // "axis=value,...,seed=S"
+    std::int64_t every = 1;  // record every K steps
+    std::string state_at;    // "S1,S2,...": full states at these steps
+    std::string output_path; // empty: <stem>.replay.h5 in the current directory
+    std::string backend;     // empty: the backend that made the file
+    int threads = 0;
+    bool overwrite = false;
+    bool quiet = false;
+    std::string command_line;
+};
+int replay_command(const ReplayOptions& options);
+struct ValidateOptions {
+    std::string spec_path;
+    std::vector<std::string> overrides;
+    std::string backend = "auto";
+    int threads = 0;
+    bool no_timing = false;
+};
+int validate_command(const ValidateOptions& options);
 int info_command(const std::string& path);
 int merge_command(const std::string& output_path, const std::vector<std::string>& shard_paths, bool overwrite);
 

@@ -30,6 +30,10 @@ std::vector<int> parse_devices(const std::string& text) {
 
 } // namespace
 
+// make_run_backends without twin sharing.
+std::vector<std::unique_ptr<Backend>> make_unshared_run_backends(const std::string& choice, const std::string& devices,
+                                                                 int threads, std::string& note);
+
 int usable_cores(int local_processes) {
     const int machine = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     int allowed = machine;
@@ -41,8 +45,34 @@ int usable_cores(int local_processes) {
     return std::max(1, machine / std::max(1, local_processes));
 }
 
+std::unique_ptr<Backend> share_twins(std::unique_ptr<Backend> backend) {
+    if (!twin_sharing_enabled()) return backend;
+    return std::make_unique<TwinSharingBackend>(std::move(backend));
+}
+
+TwinIndex twins_for(const SweepSpec& spec) { return twin_sharing_enabled() ? TwinIndex(spec) : TwinIndex(); }
+
+std::string twin_sharing_summary(std::span<const std::unique_ptr<Backend>> backends) {
+    std::int64_t requested = 0, computed = 0;
+    for (const auto& backend : backends)
+        if (const auto* sharing = dynamic_cast<const TwinSharingBackend*>(backend.get())) {
+            requested += sharing->trajectories_requested();
+            computed += sharing->trajectories_computed();
+        }
+    if (computed == requested) return "";
+    return std::to_string(computed) + " trajectories computed for " + std::to_string(requested) +
+           " cells (stop-gradient twins at h = 0 computed once)";
+}
+
 std::vector<std::unique_ptr<Backend>> make_run_backends(const std::string& choice, const std::string& devices,
                                                        int threads, std::string& note) {
+    std::vector<std::unique_ptr<Backend>> backends = make_unshared_run_backends(choice, devices, threads, note);
+    for (auto& backend : backends) backend = share_twins(std::move(backend));
+    return backends;
+}
+
+std::vector<std::unique_ptr<Backend>> make_unshared_run_backends(const std::string& choice, const std::string& devices,
+                                                                 int threads, std::string& note) {
     std::vector<std::unique_ptr<Backend>> backends;
     if (devices.empty()) {
         backends.push_back(make_backend(choice, threads, note));

@@ -45,11 +45,14 @@ int main(int argc, char** argv) {
     run_app->add_option("--set", run.overrides, "Override a spec key: section.key=value (TOML value)");
     run_app->add_flag("-q,--quiet", run.quiet, "No progress output");
 
-    std::string validate_path;
-    std::vector<std::string> validate_overrides;
-    auto* validate_app = app.add_subcommand("validate", "Check a sweep file; print the grid and a cost estimate");
-    validate_app->add_option("spec", validate_path, "Sweep file (TOML)")->required();
-    validate_app->add_option("--set", validate_overrides, "Override a spec key: section.key=value");
+    ValidateOptions validate;
+    auto* validate_app = app.add_subcommand("validate", "Check a sweep file; print the grid, FLOP and a time estimate");
+    validate_app->add_option("spec", validate.spec_path, "Sweep file (TOML)")->required();
+    validate_app->add_option("--set", validate.overrides, "Override a spec key: section.key=value");
+    validate_app->add_option("--backend", validate.backend, "Backend to time: auto, cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    validate_app->add_option("--threads", validate.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
+    validate_app->add_flag("--no-timing", validate.no_timing, "Only parse and describe; time nothing");
 
     std::string info_path;
     auto* info_app = app.add_subcommand("info", "Axes, progress, status counts and provenance of an output file");
@@ -75,6 +78,21 @@ int main(int argc, char** argv) {
     refine_app->add_option("--threads", refine.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
     refine_app->add_flag("-q,--quiet", refine.quiet, "No progress output");
 
+    ReplayOptions replay;
+    replay.command_line = run.command_line;
+    auto* replay_app = app.add_subcommand("replay", "Re-run one trajectory of a sweep file with dense traces and states");
+    replay_app->add_option("file", replay.path, "Sweep output HDF5 file")->required();
+    replay_app->add_option("--at", replay.at, "The trajectory: axis=value,...,seed=S (axes of one value may be left out)")
+        ->required();
+    replay_app->add_option("--every", replay.every, "Record every K steps (default 1)")->check(CLI::PositiveNumber);
+    replay_app->add_option("--state-at", replay.state_at, "Also store the full state at these steps: S1,S2,...");
+    replay_app->add_option("-o,--output", replay.output_path, "Output HDF5 file (default: FILE-stem.replay.h5)");
+    replay_app->add_option("--backend", replay.backend, "auto, cpu or cuda (default: the one that made the file)")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    replay_app->add_option("--threads", replay.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
+    replay_app->add_flag("--overwrite", replay.overwrite, "Replace an existing output file");
+    replay_app->add_flag("-q,--quiet", replay.quiet, "No summary line");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -83,10 +101,11 @@ int main(int argc, char** argv) {
     }
     try {
         if (*run_app) return run_command(run);
-        if (*validate_app) return validate_command(validate_path, validate_overrides);
+        if (*validate_app) return validate_command(validate);
         if (*info_app) return info_command(info_path);
         if (*merge_app) return merge_command(merge_output, merge_shards, merge_overwrite);
         if (*refine_app) return refine_command(refine);
+        if (*replay_app) return replay_command(replay);
     } catch (const collapse::SpecError& error) {
         std::cerr << "error: " << error.what() << '\n';
         return exit_usage;

@@ -108,6 +108,7 @@ RankSetup set_up_rank(const RunOptions& options, const mpi::Session& session, co
         throw UsageError(who + "--backend " + options.backend + ": " + error.what());
     }
     if (!note.empty() && !options.quiet && rank == 0) std::cerr << "note: " << note << '\n';
+    setup.backend = share_twins(std::move(setup.backend));
     const storage::Provenance provenance{options.command_line, setup.backend->name(), setup.backend->device_name()};
     if (options.resume) {
         setup.writer = storage::ResultWriter::resume(path, spec, grid, provenance, setup.status);
@@ -228,7 +229,7 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
                           << " trajectories to run (grid " << grid.size() << ") in chunks of " << batch_size
                           << "; rank 0 on " << backend->name() << " [" << backend->device_name() << "] -> " << output
                           << '\n';
-            PendingQueue queue(pending, batch_size);
+            PendingQueue queue(pending, batch_size, twins_for(spec));
             std::atomic<bool> local_done{false};
             std::exception_ptr local_error;
             std::thread compute([&] {

@@ -12,6 +12,7 @@
 #include "collapse/sweep/grid.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "commands.hpp"
+#include "run_modes.hpp"
 
 namespace collapse::cli {
 
@@ -48,7 +49,7 @@ int refine_command(const RefineCommandOptions& options) {
     std::string note;
     std::unique_ptr<Backend> backend;
     try {
-        backend = make_backend(options.backend, options.threads, note);
+        backend = share_twins(make_backend(options.backend, options.threads, note));
     } catch (const BackendError& error) {
         throw UsageError(std::string("--backend ") + options.backend + ": " + error.what());
     }

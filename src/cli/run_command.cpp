@@ -119,7 +119,7 @@ int run_single_process(const RunOptions& options) {
                            [&](const SweepProgress& progress) { display.update(progress); }, stop_requested);
     } else {
         // --devices: every backend pulls the next batch when it is free.
-        PendingQueue queue(pending, batch_size);
+        PendingQueue queue(pending, batch_size, twins_for(spec));
         std::vector<Backend*> pointers;
         for (const auto& each : backends) pointers.push_back(each.get());
         const std::int64_t total = pending.size();
@@ -135,17 +135,13 @@ int run_single_process(const RunOptions& options) {
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);
     display.finish(report.progress, report.interrupted);
+    if (const std::string shared = twin_sharing_summary(backends); !shared.empty() && !options.quiet)
+        std::cerr << "collapse-sweep: " << shared << '\n';
     if (report.interrupted) {
         if (!options.quiet) std::cerr << "stopped by signal; continue with: collapse-sweep run " << options.spec_path
                                       << " -o " << output << " --resume\n";
         return exit_interrupted;
     }
-    return exit_ok;
-}
-
-int validate_command(const std::string& spec_path, const std::vector<std::string>& overrides) {
-    const SweepSpec spec = parse_sweep_spec_file(spec_path, overrides);
-    std::cout << describe_sweep(spec);
     return exit_ok;
 }
 

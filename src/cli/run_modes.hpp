@@ -8,6 +8,7 @@
 
 #include "collapse/backend/backend.hpp"
 #include "collapse/mpi/mpi_session.hpp"
+#include "collapse/scheduler/twin_sharing.hpp"
 #include "commands.hpp"
 
 namespace collapse::cli {
@@ -25,6 +26,14 @@ int usable_cores(int local_processes);
 // can be tested and used without GPUs. Throws UsageError for a malformed list.
 std::vector<std::unique_ptr<Backend>> make_run_backends(const std::string& choice, const std::string& devices,
                                                        int threads, std::string& note);
+
+// `backend` wrapped so that h = 0 stop-gradient twins are computed once
+// (twin_sharing.hpp), unless COLLAPSE_SHARE_TWINS=0; and the twin index the
+// batch cutters use (disabled by the same switch).
+std::unique_ptr<Backend> share_twins(std::unique_ptr<Backend> backend);
+TwinIndex twins_for(const SweepSpec& spec);
+// "N trajectories computed for M cells" when sharing saved work, else "".
+std::string twin_sharing_summary(std::span<const std::unique_ptr<Backend>> backends);
 
 // One rank of an MPI-launched `run` (mpirun -n R / srun). A session of size 1
 // falls back to the single-process run.

@@ -10,15 +10,15 @@
 
 namespace collapse {
 
-PendingQueue::PendingQueue(PendingSet pending, std::int64_t chunk_size)
-    : pending_(std::move(pending)), chunk_size_(chunk_size) {
+PendingQueue::PendingQueue(PendingSet pending, std::int64_t chunk_size, TwinIndex twins)
+    : pending_(std::move(pending)), cutter_(pending_, twins), chunk_size_(chunk_size) {
     if (chunk_size < 1) throw std::invalid_argument("batch size must be at least 1");
 }
 
 std::vector<std::int64_t> PendingQueue::next() {
     const std::lock_guard lock(mutex_);
     std::vector<std::int64_t> chunk;
-    pending_.take(position_, chunk_size_, chunk);
+    cutter_.next(chunk_size_, chunk);
     return chunk;
 }
 

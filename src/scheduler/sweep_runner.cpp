@@ -1,5 +1,7 @@
 #include "collapse/scheduler/sweep_runner.hpp"
 
+#include "collapse/scheduler/twin_sharing.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <future>
@@ -34,9 +36,18 @@ FlatRange shard_range(std::int64_t grid_size, ShardSelection shard) {
 PendingSet::PendingSet(std::vector<FlatRange> ranges) {
     for (const FlatRange& range : ranges) {
         if (range.size() <= 0) continue;
+        if (!ranges_.empty() && range.begin < ranges_.back().end) sorted_ = false;
         ranges_.push_back(range);
         size_ += range.size();
     }
+}
+
+bool PendingSet::contains(std::int64_t flat) const {
+    if (!sorted_) return std::any_of(ranges_.begin(), ranges_.end(),
+                                     [&](const FlatRange& r) { return r.begin <= flat && flat < r.end; });
+    const auto after = std::upper_bound(ranges_.begin(), ranges_.end(), flat,
+                                        [](std::int64_t value, const FlatRange& r) { return value < r.begin; });
+    return after != ranges_.begin() && flat < std::prev(after)->end;
 }
 
 PendingSet PendingSet::of(const std::vector<std::int64_t>& indices) {
@@ -105,10 +116,10 @@ SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend,
         if (writing.valid()) writing.get(); // rethrows a writer error here
     };
     int current = 0;
-    PendingSet::Position next;
+    BatchCutter cutter(pending, twin_sharing_enabled() ? TwinIndex(spec) : TwinIndex());
     std::vector<std::int64_t> indices; // this batch's flat indices
     for (;;) {
-        pending.take(next, batch_size, indices);
+        cutter.next(batch_size, indices);
         if (indices.empty()) break;
         if (stop_requested.load()) {
             report.interrupted = true;

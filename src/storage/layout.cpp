@@ -86,7 +86,7 @@ std::vector<std::int64_t> contiguous_chunk(const std::vector<std::int64_t>& shap
 FileLayout describe_layout(const SweepSpec& spec, const Grid& grid) {
     FileLayout layout;
     layout.grid_shape = grid.shape();
-    layout.steps = record_steps(spec.integrator.max_steps, spec.output.record_points);
+    layout.steps = record_steps(spec);
     const ModelShape& model = spec.shape;
     const std::int64_t classes = model.classes, dim = model.dim, samples = model.samples();
     const std::int64_t inputs = model.input_dim, head_max = spec.max_head_dim();

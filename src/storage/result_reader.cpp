@@ -61,6 +61,15 @@ bool ResultReader::has_attribute(const std::string& name) const {
     return detail::has_attribute(state_->file.get(), name);
 }
 
+std::string ResultReader::object_attribute(const std::string& object_path, const std::string& name) const {
+    QuietErrors quiet;
+    if (!detail::link_exists(state_->file.get(), object_path)) return "";
+    Handle object = detail::checked(H5Oopen(state_->file.get(), object_path.c_str(), H5P_DEFAULT), H5Oclose,
+                                    "cannot open " + object_path + " in " + state_->path);
+    if (!detail::has_attribute(object.get(), name)) return "";
+    return read_attribute_as_text(object.get(), name);
+}
+
 ShardRange ResultReader::shard() const {
     QuietErrors quiet;
     const hid_t file = state_->file.get();

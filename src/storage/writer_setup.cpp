@@ -123,6 +123,7 @@ void write_root_attributes(hid_t file, const SweepSpec& spec, const Provenance& 
     text("method", method_name(spec.integrator.method));
     i64("max_steps", spec.integrator.max_steps);
     i32("record_points", spec.output.record_points);
+    i64("record_every", spec.output.record_every);
     text("collapse_metric", metric_name(spec.collapse.metric));
     write_double_attribute(file, "collapse_threshold", spec.collapse.threshold);
     flag("stop_on_collapse", spec.collapse.stop_on_collapse);

@@ -63,6 +63,14 @@ std::string scientific_text(double value) {
     return buffer;
 }
 
+bool is_axis(const SweepSpec& spec, std::string_view name) {
+    for (const Axis& axis : spec.axes)
+        if (axis.name == name) return true;
+    return false;
+}
+
+} // namespace
+
 // FLOP of one gradient evaluation (SPEC §8): the factored head update costs
 // about 6 N d^2 + 2 K d^2 + 2 d^2 h, the plain model one pass over X and the
 // label sums, about 4 N d. The teacher-student encoder adds x = E u and
@@ -74,14 +82,6 @@ double gradient_flop(const ModelShape& shape, int head_dim) {
     if (shape.kind == ModelKind::teacher_student) flop += 4.0 * samples * dim * shape.input_dim;
     return flop;
 }
-
-bool is_axis(const SweepSpec& spec, std::string_view name) {
-    for (const Axis& axis : spec.axes)
-        if (axis.name == name) return true;
-    return false;
-}
-
-} // namespace
 
 std::string describe_sweep(const SweepSpec& spec) {
     std::ostringstream out;
@@ -105,7 +105,10 @@ std::string describe_sweep(const SweepSpec& spec) {
     out << "collapse      " << (spec.collapse.metric == CollapseMetric::label ? "label" : "projected")
         << " distance < " << format_number(spec.collapse.threshold)
         << (spec.collapse.stop_on_collapse ? ", stop on collapse" : ", run on after collapse") << '\n';
-    out << "output        " << spec.output.record_points << " record points, compression " << spec.output.compression;
+    out << "output        ";
+    if (spec.output.record_every > 0) out << "a record point every " << spec.output.record_every << " steps";
+    else out << spec.output.record_points << " record points";
+    out << ", compression " << spec.output.compression;
     if (spec.output.save_samples) out << ", save_samples";
     if (spec.output.save_initial) out << ", save_initial";
     out << '\n';

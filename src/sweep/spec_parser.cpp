@@ -203,6 +203,7 @@ void read_output(const toml::table& root, SweepSpec& spec, ErrorLog& log) {
     SectionReader output(section_table(root, "output"), "output", log);
     output.reject_unknown_keys();
     if (auto points = output.integer("record_points", {2, int_max})) spec.output.record_points = static_cast<int>(*points);
+    if (auto every = output.integer("record_every", {1, IntegerRange{}.high})) spec.output.record_every = *every;
     if (auto samples = output.boolean("save_samples")) spec.output.save_samples = *samples;
     if (auto initial = output.boolean("save_initial")) spec.output.save_initial = *initial;
     if (auto level = output.integer("compression", {0, 9})) spec.output.compression = static_cast<int>(*level);

@@ -135,7 +135,7 @@ const std::vector<SectionSchema>& sweep_sections() {
         {"integrator", {"method", "max_steps", "precision"}},
         {"grid", {"frustration", "head_dim", "lr", "stop_gradient", "init_scale", "seeds", "seed"}},
         {"collapse", {"metric", "threshold", "stop_on_collapse"}},
-        {"output", {"record_points", "save_samples", "save_initial", "compression"}},
+        {"output", {"record_points", "record_every", "save_samples", "save_initial", "compression"}},
     };
     return sections;
 }

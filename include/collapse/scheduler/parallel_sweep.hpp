@@ -14,21 +14,23 @@
 
 #include "collapse/backend/backend.hpp"
 #include "collapse/scheduler/sweep_runner.hpp"
+#include "collapse/scheduler/twin_sharing.hpp"
 
 namespace collapse {
 
-// Hands out consecutive slices of a pending set, at most `chunk_size` long.
-// Thread-safe; an empty slice means the set is exhausted.
+// Hands out consecutive slices of a pending set, at most `chunk_size` long
+// (plus, with `twins`, the h = 0 stop-gradient twins of its entries: see
+// twin_sharing.hpp). Thread-safe; an empty slice means the set is exhausted.
 class PendingQueue {
 public:
-    PendingQueue(PendingSet pending, std::int64_t chunk_size);
+    PendingQueue(PendingSet pending, std::int64_t chunk_size, TwinIndex twins = {});
     std::vector<std::int64_t> next();
     std::int64_t size() const { return pending_.size(); }
 
 private:
     std::mutex mutex_;
     PendingSet pending_;
-    PendingSet::Position position_;
+    BatchCutter cutter_;
     std::int64_t chunk_size_;
 };
 

@@ -56,6 +56,10 @@ public:
 
     std::int64_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
+    // True when the runs are in increasing order (fresh, shard and resumed
+    // sets are); contains() is then a binary search.
+    bool sorted() const { return sorted_; }
+    bool contains(std::int64_t flat) const;
     const std::vector<FlatRange>& ranges() const { return ranges_; }
     // Replaces `out` with the next (at most) `count` indices from `at`, and
     // moves `at` past them; `out` is empty once everything has been taken.
@@ -65,6 +69,7 @@ public:
 private:
     std::vector<FlatRange> ranges_;
     std::int64_t size_ = 0;
+    bool sorted_ = true;
 };
 
 // Flat indices in `range` whose status is -1 (not run yet), in increasing

@@ -25,6 +25,9 @@ public:
     // Any root attribute rendered as text (numbers in decimal).
     std::string attribute(const std::string& name) const;
     bool has_attribute(const std::string& name) const;
+    // An attribute of any group or dataset ("/boundaries/lr") as text; "" when
+    // the object or the attribute does not exist.
+    std::string object_attribute(const std::string& object_path, const std::string& name) const;
     ShardRange shard() const;
 
     // Grid axes in spec order, then "seed".

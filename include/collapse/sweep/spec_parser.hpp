@@ -31,4 +31,8 @@ SweepSpec parse_sweep_spec_text(std::string_view text, const std::string& source
 // with its values, seeds, the trajectory count and a cost estimate.
 std::string describe_sweep(const SweepSpec& spec);
 
+// FLOP of one gradient evaluation of one trajectory at head width `head_dim`
+// (the count `validate` prints; docs/performance.md).
+double gradient_flop(const ModelShape& shape, int head_dim);
+
 } // namespace collapse
