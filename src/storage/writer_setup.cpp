@@ -46,9 +46,14 @@ Handle create_dataset(hid_t group, const DatasetLayout& dataset, int compression
     check(real ? H5Pset_fill_value(properties.get(), H5T_NATIVE_DOUBLE, &nan)
                : H5Pset_fill_value(properties.get(), H5T_NATIVE_INT64, &minus_one),
           "cannot set the fill value of " + dataset.path());
-    return checked(H5Dcreate2(group, dataset.name.c_str(), file_type_of(dataset.type), space.get(), H5P_DEFAULT,
-                              properties.get(), H5P_DEFAULT),
-                   H5Dclose, "cannot create " + dataset.path());
+    Handle created = checked(H5Dcreate2(group, dataset.name.c_str(), file_type_of(dataset.type), space.get(),
+                                        H5P_DEFAULT, properties.get(), H5P_DEFAULT),
+                             H5Dclose, "cannot create " + dataset.path());
+    if (!dataset.units.empty()) write_string_attribute(created.get(), "units", dataset.units);
+    if (!dataset.long_name.empty()) write_string_attribute(created.get(), "long_name", dataset.long_name);
+    if (!dataset.description.empty()) write_string_attribute(created.get(), "description", dataset.description);
+    for (const auto& [name, value] : dataset.numbers) write_double_attribute(created.get(), name, value);
+    return created;
 }
 
 Handle create_scale(hid_t group, const std::string& group_name, const ScaleLayout& scale, bool is_grid_axis) {
