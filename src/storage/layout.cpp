@@ -28,11 +28,15 @@ void describe_fit_window(FileLayout& layout) {
     const std::string rule =
         "slow_rate = minus the least-squares slope of ln(label_distance) against lr*step over the record points "
         "from slow_rate_first_step to slow_rate_last_step. Usable points run from step 0 up to the first point "
-        "that lies past final_step, is not finite, is at or below floor_ulps * epsilon * max_k |y_k(final)| / "
-        "D_ref (the run precision's round-off floor), or differs from the previous record point by at most "
-        "stall_ulps * epsilon relatively (the state stopped changing); the window is the usable points whose step "
-        "is at least half the last usable step. Fewer than 3 points: no window (-1), slow_rate NaN.";
+        "that lies past final_step, is not finite, is at or below the round-off floor u * epsilon * "
+        "max_k |y_k(final)| / D_ref (epsilon of the run precision), less the trailing points that differ from "
+        "their predecessor by at most stall_ulps * epsilon relatively (the state stopped changing); the window is "
+        "the usable points whose step is at least half the last usable step. u = floor_ulps in a first pass; if that pass gives a rate "
+        "r > 0, u = max(floor_ulps, relaxation_ulps * n) with n = min(1/(lr r), its last step) (round-off "
+        "accumulates over the relaxation time) in a second pass, which is the result. Fewer than 3 points: no "
+        "window (-1), slow_rate NaN.";
     const std::vector<std::pair<std::string, double>> numbers = {{"floor_ulps", slow_rate_floor_ulps},
+                                                                 {"relaxation_ulps", slow_rate_relaxation_ulps},
                                                                  {"stall_ulps", slow_rate_stall_ulps}};
     auto set = [&](const std::string& path, const char* units, const char* long_name, const std::string& description,
                    bool with_numbers) {

@@ -15,10 +15,15 @@
 namespace collapse {
 
 // How far above the precision floor a point must lie, in units of the run
-// precision's epsilon times the state's scale. The floor itself sits at a few
-// to ~100 ulps (round-off fed back through the slow mode; measured in
-// docs/format.md); a point within this margin of it is not trusted.
+// precision's epsilon times the state's scale (ulps). Round-off enters every
+// step and accumulates in the decaying mode over its relaxation time,
+// n = 1/(lr * rate) steps, so the floor grows with n: measured plateaus sat at
+// 0.07-0.3 n ulps (and at 25-135 ulps for n ~ 1000 in float64), and the
+// traces left the exact solution by 10% at up to 1.1 n ulps (docs/format.md,
+// "The slow_rate fit window"). A point must lie above
+// max(slow_rate_floor_ulps, slow_rate_relaxation_ulps * n) ulps.
 inline constexpr double slow_rate_floor_ulps = 512;
+inline constexpr double slow_rate_relaxation_ulps = 2;
 
 // Relative change between consecutive record points at or below which a trace
 // "has stopped changing" (the state froze: every update rounded away).
@@ -41,19 +46,22 @@ inline double slow_rate_floor(double epsilon, double scale_over_reference) {
 
 // The fit window over a label_distance trace recorded at `steps` (count
 // points, NaN after final_step). Usable points run from step 0 up to the first
-// point that is not finite, is at or below `floor`, lies past final_step, or
-// differs from the previous record point by at most slow_rate_stall_ulps *
-// epsilon relatively; the window is the usable points with 2 * step >= the
-// last usable step. Fewer than 3 points: no window.
+// point that is not finite, is at or below `floor` or lies past final_step,
+// less the trailing points that differ from their predecessor by at most
+// slow_rate_stall_ulps * epsilon relatively (a state that froze stays frozen;
+// a flat stretch followed by decay is kept: the minimum distance can sit on a
+// pair that does not decay until a decaying pair passes below it). The
+// window is the usable points with 2 * step >= the last usable step. Fewer
+// than 3 points: no window.
 inline SlowRateWindow slow_rate_window(const std::int64_t* steps, const double* trace, int count,
                                        std::int64_t final_step, double floor, double epsilon) {
     int end = -1; // last usable index
     for (int j = 0; j < count; ++j) {
         const double value = trace[j];
         if (steps[j] > final_step || !std::isfinite(value) || !(value > floor)) break;
-        if (j > 0 && std::abs(value - trace[j - 1]) <= slow_rate_stall_ulps * epsilon * value) break;
         end = j;
     }
+    while (end > 0 && std::abs(trace[end] - trace[end - 1]) <= slow_rate_stall_ulps * epsilon * trace[end]) --end;
     SlowRateWindow window;
     if (end < 0) return window;
     int first = end;
@@ -108,13 +116,25 @@ struct SlowRateFit {
 };
 
 // slow_rate of one trajectory: its trace, its final label embeddings (K x d),
-// D_ref and the run precision's epsilon give the floor, then the window and the fit.
+// D_ref and the run precision's epsilon give the floor, then the window and
+// the fit. Two passes: the first, with the fixed floor, gives the rate and so
+// the relaxation time n; the second raises the floor to
+// slow_rate_relaxation_ulps * n ulps where that is higher. A first pass
+// spoiled by the floor underestimates the rate, which only raises the floor.
+// n is capped at the last usable step: round-off cannot accumulate longer.
 inline SlowRateFit fit_slow_rate(const std::int64_t* steps, const double* trace, int count, std::int64_t final_step,
                                  double lr, double epsilon, const double* final_labels, int classes, int dim,
                                  double reference_distance) {
     const double scale = largest_row_norm(final_labels, classes, dim) / reference_distance;
+    const double fixed_floor = slow_rate_floor(epsilon, scale);
     SlowRateFit fit;
-    fit.window = slow_rate_window(steps, trace, count, final_step, slow_rate_floor(epsilon, scale), epsilon);
+    fit.window = slow_rate_window(steps, trace, count, final_step, fixed_floor, epsilon);
+    fit.rate = fitted_rate(steps, trace, fit.window, lr);
+    if (!(fit.rate > 0) || !(fixed_floor > 0)) return fit;
+    const double relaxation_steps = std::min(1.0 / (lr * fit.rate), static_cast<double>(fit.window.last_step));
+    const double floor = fixed_floor * std::max(1.0, slow_rate_relaxation_ulps * relaxation_steps / slow_rate_floor_ulps);
+    if (floor == fixed_floor) return fit;
+    fit.window = slow_rate_window(steps, trace, count, final_step, floor, epsilon);
     fit.rate = fitted_rate(steps, trace, fit.window, lr);
     return fit;
 }
