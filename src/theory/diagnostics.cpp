@@ -21,7 +21,7 @@
 namespace collapse::theory {
 namespace {
 
-// What one (seed, frustrated count, init_scale) graph must provide to the batch.
+// What one (seed, frustrated count, init_scale) graph must provide to its trajectories.
 struct GraphWork {
     TrajectoryParams params; // seed_index, frustration and init_scale are what matter
     bool needs_solution = false;
@@ -83,68 +83,77 @@ void analyse_batch(const SweepSpec& spec, const Grid& grid, BatchOutput& out, in
     out.theory_label_distance_trace.assign(count * trace_length, nan);
     const int samples = spec.shape.samples(), classes = spec.shape.classes, dim = spec.shape.dim;
     const int team = threads > 0 ? threads : omp_get_max_threads();
-
-    std::vector<TrajectoryParams> params(count);
-    std::vector<GraphWork*> graph_of(count, nullptr);
-    std::map<GraphKey, GraphWork> graphs;
-    for (std::size_t b = 0; b < count; ++b) {
-        params[b] = grid.params(out.flat_index[b]);
-        const bool solution = is_plain(spec, params[b]);
-        const bool markov = wants_residual(spec, params[b], out.summary[b].status);
-        if (!solution && !markov) continue;
-        const GraphKey key{params[b].seed_index, frustrated_count(params[b].frustration, samples),
-                           solution ? params[b].init_scale : 0.0};
-        GraphWork& work = graphs[key];
-        work.params = params[b];
-        work.params.head_dim = 0;
-        work.needs_solution = work.needs_solution || solution;
-        work.needs_markov = work.needs_markov || markov;
-        graph_of[b] = &work;
-    }
-    std::vector<GraphWork*> pending;
-    for (auto& entry : graphs) pending.push_back(&entry.second);
-    const auto jobs = static_cast<std::int64_t>(pending.size());
-#pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (jobs > 1)
-    for (std::int64_t j = 0; j < jobs; ++j) build_graph(spec, *pending[static_cast<std::size_t>(j)]);
-
-    const double epsilon = spec.integrator.precision == Precision::float32 ? std::numeric_limits<float>::epsilon()
-                                                                          : std::numeric_limits<double>::epsilon();
     const auto label_size = static_cast<std::size_t>(classes) * static_cast<std::size_t>(dim);
     const auto head_size = static_cast<std::size_t>(dim) * static_cast<std::size_t>(dim);
+
+    // The measured slow_rate and its window, every trajectory.
+    const double epsilon = spec.integrator.precision == Precision::float32 ? std::numeric_limits<float>::epsilon()
+                                                                          : std::numeric_limits<double>::epsilon();
+    std::vector<TrajectoryParams> params(count);
+    std::vector<SlowRateWindow> windows(count);
     const auto trajectories = static_cast<std::int64_t>(count);
-#pragma omp parallel for schedule(dynamic, 16) num_threads(team) if (trajectories > 16)
+#pragma omp parallel for schedule(dynamic, 64) num_threads(team) if (trajectories > 64)
     for (std::int64_t slot = 0; slot < trajectories; ++slot) {
         const auto b = static_cast<std::size_t>(slot);
+        params[b] = grid.params(out.flat_index[b]);
         TrajectorySummary& summary = out.summary[b];
         if (summary.status == TrajectoryStatus::not_run) continue;
-        const double reference = summary.reference_distance;
-        const double* measured = out.label_distance_trace.data() + b * trace_length;
-        const SlowRateFit fit = fit_slow_rate(steps.data(), measured, out.trace_length, summary.final_step, params[b].lr,
-                                              epsilon, out.final_label_embeddings.data() + b * label_size, classes, dim,
-                                              reference);
-        const SlowRateWindow& window = fit.window;
+        const SlowRateFit fit = fit_slow_rate(steps.data(), out.label_distance_trace.data() + b * trace_length,
+                                              out.trace_length, summary.final_step, params[b].lr, epsilon,
+                                              out.final_label_embeddings.data() + b * label_size, classes, dim,
+                                              summary.reference_distance);
+        windows[b] = fit.window;
         summary.slow_rate = fit.rate;
-        summary.slow_rate_first_step = window.first_step;
-        summary.slow_rate_last_step = window.last_step;
+        summary.slow_rate_first_step = fit.window.first_step;
+        summary.slow_rate_last_step = fit.window.last_step;
+    }
 
-        const GraphWork* work = graph_of[b];
-        if (work == nullptr) continue;
-        TheoryDiagnostics& theory = out.theory[b];
-        if (work->solution && is_plain(spec, params[b])) {
-            const PlainSpectrum& spectrum = work->solution->spectrum();
-            theory.theory_slow_rate = integrator_rate(spectrum, spec.integrator.method, params[b].lr);
-            theory.critical_lr = critical_lr(spectrum, spec.integrator.method);
-            double* exact = out.theory_label_distance_trace.data() + b * trace_length;
-            if (reference > 0 && std::isfinite(reference))
-                for (std::size_t j = 0; j < trace_length; ++j)
-                    exact[j] = work->solution->minimum_label_distance(spec.integrator.method, params[b].lr, steps[j]) /
-                               reference;
-            theory.theory_window_rate = fitted_rate(steps.data(), exact, window, params[b].lr);
+    // The theory columns, one graph at a time: each is built, serves its
+    // trajectories and is dropped, so memory stays at a few graphs per thread
+    // even for a batch of 10^5 single-trajectory seeds.
+    std::map<GraphKey, std::vector<std::size_t>> members;
+    for (std::size_t b = 0; b < count; ++b) {
+        if (out.summary[b].status == TrajectoryStatus::not_run) continue;
+        const bool solution = is_plain(spec, params[b]);
+        if (!solution && !wants_residual(spec, params[b], out.summary[b].status)) continue;
+        members[{params[b].seed_index, frustrated_count(params[b].frustration, samples),
+                 solution ? params[b].init_scale : 0.0}]
+            .push_back(b);
+    }
+    std::vector<const std::vector<std::size_t>*> groups;
+    for (const auto& entry : members) groups.push_back(&entry.second);
+    const auto jobs = static_cast<std::int64_t>(groups.size());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (jobs > 1)
+    for (std::int64_t job = 0; job < jobs; ++job) {
+        const std::vector<std::size_t>& slots = *groups[static_cast<std::size_t>(job)];
+        GraphWork work;
+        work.params = params[slots.front()];
+        work.params.head_dim = 0;
+        for (std::size_t b : slots) {
+            work.needs_solution = work.needs_solution || is_plain(spec, params[b]);
+            work.needs_markov = work.needs_markov || wants_residual(spec, params[b], out.summary[b].status);
         }
-        if (!work->markov.empty() && wants_residual(spec, params[b], summary.status))
-            theory.selfconsistency_residual =
-                selfconsistency_residual(out.final_head.data() + b * head_size,
-                                         out.final_label_embeddings.data() + b * label_size, work->markov, classes, dim);
+        build_graph(spec, work);
+        for (std::size_t b : slots) {
+            TheoryDiagnostics& theory = out.theory[b];
+            if (work.solution && is_plain(spec, params[b])) {
+                const PlainSpectrum& spectrum = work.solution->spectrum();
+                theory.theory_slow_rate = integrator_rate(spectrum, spec.integrator.method, params[b].lr);
+                theory.critical_lr = critical_lr(spectrum, spec.integrator.method);
+                const double reference = out.summary[b].reference_distance;
+                double* exact = out.theory_label_distance_trace.data() + b * trace_length;
+                if (reference > 0 && std::isfinite(reference))
+                    for (std::size_t j = 0; j < trace_length; ++j)
+                        exact[j] = work.solution->minimum_label_distance(spec.integrator.method, params[b].lr, steps[j]) /
+                                   reference;
+                theory.theory_window_rate = fitted_rate(steps.data(), exact, windows[b], params[b].lr);
+            }
+            if (!work.markov.empty() && wants_residual(spec, params[b], out.summary[b].status))
+                theory.selfconsistency_residual =
+                    selfconsistency_residual(out.final_head.data() + b * head_size,
+                                             out.final_label_embeddings.data() + b * label_size, work.markov, classes,
+                                             dim);
+        }
     }
 }
 
