@@ -1,5 +1,6 @@
 #include "collapse/theory/exact_trace.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -67,6 +68,15 @@ PlainSolution::PlainSolution(PlainSpectrum spectrum, const std::vector<int>& pri
     }
     for (std::size_t component = 0; component < components; ++component)
         for (std::size_t e = 0; e < d; ++e) component_mean_[component * d + e] /= members[component];
+
+    mode_size_.assign(n, 0.0);
+    for (std::size_t j = 0; j < n; ++j) {
+        double label_part = 0, coefficient = 0;
+        for (int k = 0; k < spectrum_.classes; ++k)
+            label_part = std::max(label_part, std::abs(spectrum_.vector(spectrum_.label_row(k), static_cast<int>(j))));
+        for (std::size_t e = 0; e < d; ++e) coefficient += coefficients_[j * d + e] * coefficients_[j * d + e];
+        mode_size_[j] = label_part * std::sqrt(coefficient);
+    }
 }
 
 double PlainSolution::mode_factor(IntegratorMethod method, double lr, std::int64_t step, double lambda) {
@@ -92,31 +102,70 @@ std::vector<double> PlainSolution::label_embeddings(IntegratorMethod method, dou
     return labels;
 }
 
-double PlainSolution::minimum_label_distance(IntegratorMethod method, double lr, std::int64_t step) const {
+double PlainSolution::pair_distance(const std::vector<double>& factor, int k, int l, std::size_t pair,
+                                    double* difference) const {
     const auto d = static_cast<std::size_t>(dim_);
+    const LabelPairModes& modes = spectrum_.pairs[pair];
+    const auto ck = static_cast<std::size_t>(spectrum_.label_component[static_cast<std::size_t>(k)]);
+    const auto cl = static_cast<std::size_t>(spectrum_.label_component[static_cast<std::size_t>(l)]);
+    for (std::size_t e = 0; e < d; ++e)
+        difference[e] = ck == cl ? 0.0 : component_mean_[ck * d + e] - component_mean_[cl * d + e];
+    for (int j : modes.modes) {
+        const double weight = factor[static_cast<std::size_t>(j)] *
+                              (spectrum_.vector(spectrum_.label_row(k), j) - spectrum_.vector(spectrum_.label_row(l), j));
+        for (std::size_t e = 0; e < d; ++e) difference[e] += weight * coefficients_[static_cast<std::size_t>(j) * d + e];
+    }
+    double squared = 0;
+    for (std::size_t e = 0; e < d; ++e) squared += difference[e] * difference[e];
+    return std::sqrt(squared);
+}
+
+double PlainSolution::minimum_label_distance(IntegratorMethod method, double lr, std::int64_t step) const {
     const int classes = spectrum_.classes;
+    if (classes < 2) return std::numeric_limits<double>::quiet_NaN();
+    const auto d = static_cast<std::size_t>(dim_);
+    const auto K = static_cast<std::size_t>(classes);
     std::vector<double> factor(static_cast<std::size_t>(spectrum_.size), 0.0), difference(d);
-    for (int j = spectrum_.zero_modes; j < spectrum_.size; ++j)
-        factor[static_cast<std::size_t>(j)] = mode_factor(method, lr, step, spectrum_.eigenvalues[static_cast<std::size_t>(j)]);
-    double smallest = std::numeric_limits<double>::infinity();
-    std::size_t pair = 0;
-    for (int k = 0; k < classes; ++k)
-        for (int l = k + 1; l < classes; ++l, ++pair) {
-            const LabelPairModes& modes = spectrum_.pairs[pair];
-            const auto ck = static_cast<std::size_t>(spectrum_.label_component[static_cast<std::size_t>(k)]);
-            const auto cl = static_cast<std::size_t>(spectrum_.label_component[static_cast<std::size_t>(l)]);
-            for (std::size_t e = 0; e < d; ++e)
-                difference[e] = ck == cl ? 0.0 : component_mean_[ck * d + e] - component_mean_[cl * d + e];
-            for (int j : modes.modes) {
-                const double weight = factor[static_cast<std::size_t>(j)] * (spectrum_.vector(spectrum_.label_row(k), j) -
-                                                                             spectrum_.vector(spectrum_.label_row(l), j));
-                for (std::size_t e = 0; e < d; ++e) difference[e] += weight * coefficients_[static_cast<std::size_t>(j) * d + e];
-            }
-            double squared = 0;
-            for (std::size_t e = 0; e < d; ++e) squared += difference[e] * difference[e];
-            smallest = std::min(smallest, std::sqrt(squared));
+    double spread = 0; // sum over modes of |g_j| max_k |v_jk| |c_j|: what round-off in y_k is relative to
+    for (int j = spectrum_.zero_modes; j < spectrum_.size; ++j) {
+        const auto jj = static_cast<std::size_t>(j);
+        factor[jj] = mode_factor(method, lr, step, spectrum_.eigenvalues[jj]);
+        spread += std::abs(factor[jj]) * mode_size_[jj];
+    }
+    // First every pair from the labels' decaying parts, O(K^2 d + K size d):
+    // accurate to `error`, which only matters once the distances have fallen
+    // to round-off of the embeddings. The pairs within 2 error of the smallest
+    // are then summed over their own separating modes, exactly.
+    std::vector<double> decaying(K * d, 0.0);
+    for (std::size_t k = 0; k < K; ++k)
+        for (int j = spectrum_.zero_modes; j < spectrum_.size; ++j) {
+            const double weight = factor[static_cast<std::size_t>(j)] * spectrum_.vector(spectrum_.label_row(static_cast<int>(k)), j);
+            for (std::size_t e = 0; e < d; ++e) decaying[k * d + e] += weight * coefficients_[static_cast<std::size_t>(j) * d + e];
         }
-    return classes < 2 ? std::numeric_limits<double>::quiet_NaN() : smallest;
+    const double error = 4.0 * (spectrum_.size + 2) * std::numeric_limits<double>::epsilon() * spread;
+    std::vector<double> direct(K * (K - 1) / 2);
+    double smallest_direct = std::numeric_limits<double>::infinity();
+    std::size_t pair = 0;
+    for (std::size_t k = 0; k < K; ++k)
+        for (std::size_t l = k + 1; l < K; ++l, ++pair) {
+            const auto ck = static_cast<std::size_t>(spectrum_.label_component[k]);
+            const auto cl = static_cast<std::size_t>(spectrum_.label_component[l]);
+            double squared = 0;
+            for (std::size_t e = 0; e < d; ++e) {
+                const double offset = ck == cl ? 0.0 : component_mean_[ck * d + e] - component_mean_[cl * d + e];
+                const double value = offset + decaying[k * d + e] - decaying[l * d + e];
+                squared += value * value;
+            }
+            direct[pair] = std::sqrt(squared);
+            smallest_direct = std::min(smallest_direct, direct[pair]);
+        }
+    const double cut = smallest_direct * (1 + 1e-12) + 2 * error;
+    double smallest = std::numeric_limits<double>::infinity();
+    pair = 0;
+    for (int k = 0; k < classes; ++k)
+        for (int l = k + 1; l < classes; ++l, ++pair)
+            if (direct[pair] <= cut) smallest = std::min(smallest, pair_distance(factor, k, l, pair, difference.data()));
+    return smallest;
 }
 
 } // namespace collapse::theory

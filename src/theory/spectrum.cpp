@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <string>
 
-extern "C" void dsyev_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
-                       double* work, const int* lwork, int* info);
+extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
+                        double* work, const int* lwork, int* iwork, const int* liwork, int* info);
 
 namespace collapse::theory {
 
@@ -21,13 +21,18 @@ SymmetricEigen symmetric_eigen(const std::vector<double>& matrix, int size) {
     if (size == 0) return eigen;
     // Symmetric, so the row-major input is also a valid column-major one.
     std::vector<double> columns = matrix;
-    int lwork = -1, info = 0;
+    // Divide and conquer (dsyevd): with eigenvectors several times faster than
+    // dsyev's QR iteration at a few hundred rows, to the same accuracy.
+    int lwork = -1, liwork = -1, info = 0, iquery = 0;
     double query = 0;
-    dsyev_("V", "U", &size, columns.data(), &size, eigen.values.data(), &query, &lwork, &info);
+    dsyevd_("V", "U", &size, columns.data(), &size, eigen.values.data(), &query, &lwork, &iquery, &liwork, &info);
     lwork = std::max(1, static_cast<int>(query));
+    liwork = std::max(1, iquery);
     std::vector<double> work(static_cast<std::size_t>(lwork));
-    dsyev_("V", "U", &size, columns.data(), &size, eigen.values.data(), work.data(), &lwork, &info);
-    if (info != 0) throw std::runtime_error("LAPACK dsyev failed (info " + std::to_string(info) + ")");
+    std::vector<int> iwork(static_cast<std::size_t>(liwork));
+    dsyevd_("V", "U", &size, columns.data(), &size, eigen.values.data(), work.data(), &lwork, iwork.data(), &liwork,
+            &info);
+    if (info != 0) throw std::runtime_error("LAPACK dsyevd failed (info " + std::to_string(info) + ")");
     // LAPACK returns eigenvector j as column j of a column-major array.
     eigen.vectors.resize(columns.size());
     const auto n = static_cast<std::size_t>(size);

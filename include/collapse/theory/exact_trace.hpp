@@ -30,18 +30,23 @@ public:
     // y_k(step), K x d row-major.
     std::vector<double> label_embeddings(IntegratorMethod method, double lr, std::int64_t step) const;
 
-    // min over k != l of ||y_k(step) - y_l(step)||. Each pair's difference is
-    // summed over that pair's separating modes only, so it decays to far
-    // below the round-off of the embeddings themselves.
+    // min over k != l of ||y_k(step) - y_l(step)||. The pairs that can be the
+    // closest have their difference summed over their own separating modes
+    // only, so it decays to far below the round-off of the embeddings
+    // themselves; the others are ruled out from the embeddings, at O(K^2 d).
     double minimum_label_distance(IntegratorMethod method, double lr, std::int64_t step) const;
 
     const PlainSpectrum& spectrum() const { return spectrum_; }
 
 private:
+    // ||y_k - y_l|| summed over the pair's separating modes, `factor` the g_j.
+    double pair_distance(const std::vector<double>& factor, int k, int l, std::size_t pair, double* difference) const;
+
     PlainSpectrum spectrum_;
     int dim_ = 0;
     std::vector<double> coefficients_;   // size x d: s_j^T Z0_reduced
     std::vector<double> component_mean_; // components x d: the conserved means
+    std::vector<double> mode_size_;      // per mode: max_k |v_jk| |c_j|, the scale of its round-off
 };
 
 } // namespace collapse::theory

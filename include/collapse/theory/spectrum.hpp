@@ -26,7 +26,7 @@ struct SymmetricEigen {
     double vector(int row, int j) const { return vectors[static_cast<std::size_t>(row) * size + j]; }
 };
 
-// LAPACK dsyev on a row-major symmetric n x n matrix. Throws std::runtime_error on failure.
+// LAPACK dsyevd on a row-major symmetric n x n matrix. Throws std::runtime_error on failure.
 SymmetricEigen symmetric_eigen(const std::vector<double>& matrix, int size);
 
 // The dense (1/M) L_G over nodes [samples..., labels...] for the pair set D:
