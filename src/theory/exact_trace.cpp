@@ -6,6 +6,19 @@
 #include <utility>
 
 namespace collapse::theory {
+namespace {
+
+// Euclidean norm, scaled so that distances far below 1e-154 do not underflow when squared.
+double scaled_norm(const double* vector, std::size_t size) {
+    double largest = 0;
+    for (std::size_t e = 0; e < size; ++e) largest = std::max(largest, std::abs(vector[e]));
+    if (!(largest > 0) || !std::isfinite(largest)) return largest;
+    double squared = 0;
+    for (std::size_t e = 0; e < size; ++e) squared += (vector[e] / largest) * (vector[e] / largest);
+    return largest * std::sqrt(squared);
+}
+
+} // namespace
 
 PlainSolution::PlainSolution(PlainSpectrum spectrum, const std::vector<int>& primary_label,
                              const std::vector<int>& second_label, const double* samples, const double* labels, int dim)
@@ -115,9 +128,7 @@ double PlainSolution::pair_distance(const std::vector<double>& factor, int k, in
                               (spectrum_.vector(spectrum_.label_row(k), j) - spectrum_.vector(spectrum_.label_row(l), j));
         for (std::size_t e = 0; e < d; ++e) difference[e] += weight * coefficients_[static_cast<std::size_t>(j) * d + e];
     }
-    double squared = 0;
-    for (std::size_t e = 0; e < d; ++e) squared += difference[e] * difference[e];
-    return std::sqrt(squared);
+    return scaled_norm(difference, d);
 }
 
 double PlainSolution::minimum_label_distance(IntegratorMethod method, double lr, std::int64_t step) const {
@@ -150,13 +161,10 @@ double PlainSolution::minimum_label_distance(IntegratorMethod method, double lr,
         for (std::size_t l = k + 1; l < K; ++l, ++pair) {
             const auto ck = static_cast<std::size_t>(spectrum_.label_component[k]);
             const auto cl = static_cast<std::size_t>(spectrum_.label_component[l]);
-            double squared = 0;
-            for (std::size_t e = 0; e < d; ++e) {
-                const double offset = ck == cl ? 0.0 : component_mean_[ck * d + e] - component_mean_[cl * d + e];
-                const double value = offset + decaying[k * d + e] - decaying[l * d + e];
-                squared += value * value;
-            }
-            direct[pair] = std::sqrt(squared);
+            for (std::size_t e = 0; e < d; ++e)
+                difference[e] = (ck == cl ? 0.0 : component_mean_[ck * d + e] - component_mean_[cl * d + e]) +
+                                decaying[k * d + e] - decaying[l * d + e];
+            direct[pair] = scaled_norm(difference.data(), d);
             smallest_direct = std::min(smallest_direct, direct[pair]);
         }
     const double cut = smallest_direct * (1 + 1e-12) + 2 * error;

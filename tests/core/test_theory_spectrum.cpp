@@ -216,6 +216,41 @@ TEST(TheorySpectrum, ExactSolutionOnDegenerateGraphsEqualsMatrixPower) {
     }
 }
 
+// Far below any floor the exact trace decays at exactly the asymptotic rate,
+// also where that rate is not lambda_2: a pair's difference carries no
+// round-off from slower modes that do not separate it (which would pin the
+// trace to the slower rate at ~1e-16 of the embeddings).
+TEST(TheorySpectrum, ExactTraceReachesTheAsymptoteFarBelowRoundOff) {
+    int checked = 0;
+    for (std::int64_t seed = 0; seed < 40; ++seed)
+        for (double frustration : {0.05, 0.1, 0.3, 0.7, 1.0}) {
+            const Graph graph = drawn_graph(4, 5, frustration, seed);
+            theory::PlainSpectrum spectrum = theory::plain_spectrum(graph.primary, graph.second, 4);
+            const double lambda2 = smallest_nonzero_eigenvalue(symmetric_eigen(scaled_laplacian(graph.pairs(), graph.samples(), 4)));
+            if (!(theory::flow_rate(spectrum) > 1.2 * lambda2)) continue;
+            SCOPED_TRACE("seed " + std::to_string(seed) + " f " + std::to_string(frustration));
+            std::vector<double> state(static_cast<std::size_t>(graph.samples() + 4) * 2);
+            for (std::size_t e = 0; e < state.size(); ++e) state[e] = std::cos(0.9 * static_cast<double>(e) + 0.1);
+            const double lr = 0.5;
+            const double rate = theory::integrator_rate(spectrum, IntegratorMethod::gd, lr);
+            const double slowest = -std::log(1 - lr * lambda2) / lr;
+            const theory::PlainSolution solution(std::move(spectrum), graph.primary, graph.second, state.data(),
+                                                 state.data() + graph.samples() * 2, 2);
+            // Deep enough that round-off of the slower lambda_2 mode, ~1e-16 of
+            // its size, would be e^60 times the true distance.
+            const auto first = static_cast<std::int64_t>(60.0 / ((rate - slowest) * lr)) + 1;
+            const auto last = first + first / 4;
+            if (rate * lr * static_cast<double>(last) > 650) continue; // e^-650: near the end of double's range
+            const double near = solution.minimum_label_distance(IntegratorMethod::gd, lr, first);
+            const double far = solution.minimum_label_distance(IntegratorMethod::gd, lr, last);
+            ASSERT_GT(far, 0) << "near " << near << " rate " << rate << " slowest " << slowest << " first " << first;
+            EXPECT_LT(near, 1e-30);
+            EXPECT_NEAR(-std::log(far / near) / (lr * static_cast<double>(last - first)) / rate, 1.0, 1e-6);
+            ++checked;
+        }
+    EXPECT_GE(checked, 1) << "no graph whose rate is not lambda_2";
+}
+
 // critical_lr on the medium shape (K = 10, n = 100, N = 1000, d = 32), which
 // the old 256-node cap left NaN, through the scheduler's analysis.
 TEST(TheorySpectrum, CriticalLrOnMediumShape) {
