@@ -20,13 +20,20 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The analysis tools and the format tests use their own venv: Debian's
+# The analysis package and the format tests use their own venv: Debian's
 # python3-* packages do not reach the python3 on PATH.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import h5py, numpy, matplotlib, xarray, h5netcdf" 2>/dev/null; then
     echo "setup: creating .venv"
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -r tools/requirements.txt
+fi
+# The collapse_sweep package (python/), editable, so tools/plot_phase_diagram.py
+# and collapse-sweep-plot run this tree's code; reinstalled when the venv's
+# copy points elsewhere (another checkout) or is missing.
+if [ "$(.venv/bin/python -c 'import collapse_sweep, os; print(os.path.dirname(os.path.dirname(collapse_sweep.__file__)))' 2>/dev/null)" != "$PWD/python" ]; then
+    echo "setup: installing the collapse_sweep package (pip install -e ./python)"
+    .venv/bin/pip install -q -e ./python
 fi
 
 build_dir=${BUILD_DIR:-build}

@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "collapse/storage/error.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "collapse/version.hpp"
 #include "commands.hpp"
@@ -90,6 +91,9 @@ int main(int argc, char** argv) {
         std::cerr << "error: " << error.what() << '\n';
         return exit_usage;
     } catch (const UsageError& error) {
+        std::cerr << "error: " << error.what() << '\n';
+        return exit_usage;
+    } catch (const collapse::storage::SpecMismatchError& error) {
         std::cerr << "error: " << error.what() << '\n';
         return exit_usage;
     } catch (const std::exception& error) {

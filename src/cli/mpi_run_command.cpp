@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "collapse/model/setup.hpp"
+#include "collapse/storage/error.hpp"
 #include "collapse/storage/merge.hpp"
 #include "collapse/storage/result_writer.hpp"
 #include "collapse/sweep/spec_parser.hpp"
@@ -156,6 +157,9 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
             setup_code = exit_usage; // every rank parses the same spec: rank 0 speaks for all
             if (rank == 0) std::cerr << "error: " << error.what() << '\n';
         } catch (const UsageError& error) {
+            setup_code = exit_usage;
+            std::cerr << "error: " << error.what() << '\n';
+        } catch (const storage::SpecMismatchError& error) {
             setup_code = exit_usage;
             std::cerr << "error: " << error.what() << '\n';
         } catch (const std::exception& error) {

@@ -60,6 +60,12 @@ int refine_command(const RefineCommandOptions& options) {
         table = refine::refine_boundaries(spec, status, *backend, refine_options, report,
                                           [&](const refine::RoundReport& round) {
                                               if (options.quiet) return;
+                                              if (round.round == 0) {
+                                                  std::cerr << "re-running " << round.trajectories
+                                                            << " collapsed grid trajectories past collapse "
+                                                               "(divergence is the quantity)\n";
+                                                  return;
+                                              }
                                               std::cerr << "round " << round.round << ": " << round.probes
                                                         << " probes (" << round.trajectories << " trajectories), "
                                                         << round.still_open << " brackets still open\n";
@@ -73,7 +79,12 @@ int refine_command(const RefineCommandOptions& options) {
     std::cout << options.path << ": /boundaries/" << options.axis << ": " << report.bracketed << " of "
               << report.boundaries << " boundaries bracketed by the grid; " << report.rounds << " rounds, "
               << report.probes << " probes, " << report.trajectories << " trajectories (a dense grid at this "
-              << "resolution: " << report.dense_trajectories << ")\n";
+              << "resolution: " << report.dense_trajectories << ")";
+    if (report.grid_reruns > 0)
+        std::cout << "; " << report.grid_reruns << " collapsed grid trajectories re-run past collapse";
+    std::cout << std::endl;
+    // Warned even with --quiet: a non-monotone quantity changes what the estimate means.
+    if (const std::string warning = refine::non_monotone_warning(table); !warning.empty()) std::cerr << warning << '\n';
     return exit_ok;
 }
 

@@ -25,12 +25,20 @@ double from_coordinate(double x, const AxisGeometry& axis) {
 
 } // namespace
 
-std::optional<std::size_t> first_crossing(const std::vector<double>& quantity, double level) {
+std::vector<std::size_t> all_crossings(const std::vector<double>& quantity, double level) {
+    std::vector<std::size_t> crossings;
     for (std::size_t j = 0; j + 1 < quantity.size(); ++j) {
         const double a = quantity[j], b = quantity[j + 1];
-        if (std::isfinite(a) && std::isfinite(b) && at_or_above(a, level) != at_or_above(b, level)) return j;
+        if (std::isfinite(a) && std::isfinite(b) && at_or_above(a, level) != at_or_above(b, level))
+            crossings.push_back(j);
     }
-    return std::nullopt;
+    return crossings;
+}
+
+std::optional<std::size_t> first_crossing(const std::vector<double>& quantity, double level) {
+    const std::vector<std::size_t> crossings = all_crossings(quantity, level);
+    if (crossings.empty()) return std::nullopt;
+    return crossings.front();
 }
 
 double bisection_midpoint(double a, double b, const AxisGeometry& axis) {

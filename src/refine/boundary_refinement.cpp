@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 
 #include "collapse/refine/bisection.hpp"
@@ -22,6 +24,7 @@ struct Bracket {
     double a = nan, b = nan;
     bool a_above = false;
     std::size_t grid_low = 0; // axis index of a on the grid, for the other parameters
+    std::vector<std::size_t> grid_crossings; // every j with a crossing between grid values j and j + 1
     std::vector<EvaluatedPoint> points; // grid values, then probes, with per-seed outcomes
     std::vector<double> probe_value, probe_quantity;
 };
@@ -34,6 +37,35 @@ std::int8_t outcome_of(std::int8_t status, Quantity quantity) {
 void set_axis_value(TrajectoryParams& params, const std::string& axis, double value) {
     if (axis == "frustration") params.frustration = value;
     else params.lr = value;
+}
+
+// Runs `points` through the unchanged Backend::run_batch in batches of at most
+// `batch_size` and returns each point's status.
+std::vector<std::int8_t> run_points(const SweepSpec& spec, const std::vector<TrajectoryParams>& points, Backend& backend,
+                                    std::size_t batch_size) {
+    std::vector<std::int8_t> status(points.size(), -1);
+    for (std::size_t first = 0; first < points.size(); first += batch_size) {
+        const std::size_t count = std::min(batch_size, points.size() - first);
+        const Grid grid = Grid::from_points(spec, {points.begin() + static_cast<long>(first),
+                                                   points.begin() + static_cast<long>(first + count)});
+        std::vector<std::int64_t> indices(count);
+        std::iota(indices.begin(), indices.end(), 0);
+        BatchOutput out;
+        backend.run_batch(spec, grid, indices, out);
+        for (std::size_t b = 0; b < out.size(); ++b)
+            status[first + static_cast<std::size_t>(out.flat_index[b])] = static_cast<std::int8_t>(out.summary[b].status);
+    }
+    return status;
+}
+
+// The number of points of a grid at spacing `resolution` over [low, high].
+// A ratio within 1e-9 of an integer counts as that integer, so a range of an
+// exact number of steps does not lose or gain a point in its last bits.
+std::int64_t dense_point_count(double low, double high, double resolution) {
+    const double steps = (high - low) / resolution;
+    const double nearest = std::round(steps);
+    const double whole = std::abs(steps - nearest) <= 1e-9 * std::max(1.0, steps) ? nearest : std::floor(steps);
+    return static_cast<std::int64_t>(whole) + 1;
 }
 
 } // namespace
@@ -63,6 +95,29 @@ storage::BoundaryTable refine_boundaries(const SweepSpec& spec, const std::vecto
                                     std::to_string(grid.size()));
     if (std::any_of(status.begin(), status.end(), [](std::int8_t s) { return s < 0; }))
         throw std::invalid_argument("the sweep has trajectories not run yet; finish it (run --resume, or merge the shards) first");
+
+    // Divergence is the quantity: a trajectory stopped at collapse cannot show
+    // that it would have diverged later, and near lr_c collapse comes first.
+    // So every trajectory refine runs for diverged_fraction runs past
+    // collapse, and the sweep's collapsed grid trajectories are re-run so.
+    const bool run_past_collapse = options.quantity == Quantity::diverged_fraction;
+    SweepSpec run_spec = spec;
+    if (run_past_collapse) run_spec.collapse.stop_on_collapse = false;
+    const auto batch_size = static_cast<std::size_t>(std::max<std::int64_t>(1, backend.default_batch_size(run_spec)));
+    std::vector<std::int8_t> grid_status = status;
+    if (run_past_collapse && spec.collapse.stop_on_collapse) {
+        std::vector<std::int64_t> stopped;
+        std::vector<TrajectoryParams> points;
+        for (std::int64_t flat = 0; flat < grid.size(); ++flat)
+            if (status[static_cast<std::size_t>(flat)] == static_cast<std::int8_t>(TrajectoryStatus::collapsed)) {
+                stopped.push_back(flat);
+                points.push_back(grid.params(flat));
+            }
+        if (on_round && !points.empty()) on_round(RoundReport{0, 0, static_cast<std::int64_t>(points.size()), 0});
+        const std::vector<std::int8_t> rerun = run_points(run_spec, points, backend, batch_size);
+        for (std::size_t k = 0; k < stopped.size(); ++k) grid_status[static_cast<std::size_t>(stopped[k])] = rerun[k];
+        report.grid_reruns = static_cast<std::int64_t>(stopped.size());
+    }
 
     AxisGeometry geometry;
     geometry.samples = spec.shape.samples();
@@ -105,12 +160,16 @@ storage::BoundaryTable refine_boundaries(const SweepSpec& spec, const std::vecto
         for (std::size_t j = 0; j < axis.values.size(); ++j) {
             EvaluatedPoint point{axis.values[j], {}};
             for (std::int64_t s = 0; s < seeds; ++s)
-                point.outcomes.push_back(outcome_of(status[static_cast<std::size_t>(flat_index(c, j, s))], options.quantity));
+                point.outcomes.push_back(
+                    outcome_of(grid_status[static_cast<std::size_t>(flat_index(c, j, s))], options.quantity));
             quantity.push_back(seed_fraction(point.outcomes));
             bracket.points.push_back(std::move(point));
         }
-        const std::optional<std::size_t> j = first_crossing(quantity, options.level);
-        if (!j) continue; // no crossing on the grid: NaN estimate
+        bracket.grid_crossings = all_crossings(quantity, options.level);
+        if (bracket.grid_crossings.empty()) continue; // no crossing on the grid: NaN estimate
+        // A non-monotone quantity: the first crossing in axis order is refined.
+        const std::optional<std::size_t> j = bracket.grid_crossings.front();
+        if (bracket.grid_crossings.size() > 1) ++report.non_monotone;
         bracket.found = true;
         bracket.grid_low = *j;
         bracket.a = axis.values[*j];
@@ -139,11 +198,7 @@ storage::BoundaryTable refine_boundaries(const SweepSpec& spec, const std::vecto
         }
         if (probing.empty()) break;
         // The whole round in one batch: the backend sees flat indices of a point list.
-        const Grid probe_grid = Grid::from_points(spec, points);
-        std::vector<std::int64_t> indices(points.size());
-        for (std::size_t k = 0; k < indices.size(); ++k) indices[k] = static_cast<std::int64_t>(k);
-        BatchOutput out;
-        backend.run_batch(spec, probe_grid, indices, out);
+        const std::vector<std::int8_t> probe_status = run_points(run_spec, points, backend, points.size());
 
         for (std::size_t p = 0; p < probing.size(); ++p) {
             Bracket& bracket = brackets[probing[p]];
@@ -151,7 +206,7 @@ storage::BoundaryTable refine_boundaries(const SweepSpec& spec, const std::vecto
             EvaluatedPoint point{probe, {}};
             const std::size_t first = p * static_cast<std::size_t>(seeds);
             for (std::size_t s = 0; s < static_cast<std::size_t>(seeds); ++s)
-                point.outcomes.push_back(outcome_of(static_cast<std::int8_t>(out.summary[first + s].status), options.quantity));
+                point.outcomes.push_back(outcome_of(probe_status[first + s], options.quantity));
             const double quantity = seed_fraction(point.outcomes);
             bracket.probe_value.push_back(probe);
             bracket.probe_quantity.push_back(quantity);
@@ -176,6 +231,21 @@ storage::BoundaryTable refine_boundaries(const SweepSpec& spec, const std::vecto
     table.probe_slots = static_cast<std::int64_t>(slots);
     table.probe_value.assign(brackets.size() * slots, nan);
     table.probe_quantity.assign(brackets.size() * slots, nan);
+    std::size_t crossing_slots = 1;
+    for (const Bracket& bracket : brackets) crossing_slots = std::max(crossing_slots, bracket.grid_crossings.size());
+    table.crossing_slots = static_cast<std::int64_t>(crossing_slots);
+    table.crossing_low.assign(brackets.size() * crossing_slots, nan);
+    table.crossing_high.assign(brackets.size() * crossing_slots, nan);
+    for (std::size_t c = 0; c < brackets.size(); ++c) {
+        const Bracket& bracket = brackets[c];
+        table.crossings.push_back(static_cast<std::int64_t>(bracket.grid_crossings.size()));
+        for (std::size_t k = 0; k < bracket.grid_crossings.size(); ++k) {
+            const std::size_t j = bracket.grid_crossings[k];
+            const double low = k == 0 ? bracket.a : axis.values[j], high = k == 0 ? bracket.b : axis.values[j + 1];
+            table.crossing_low[c * crossing_slots + k] = std::min(low, high);
+            table.crossing_high[c * crossing_slots + k] = std::max(low, high);
+        }
+    }
     for (std::size_t c = 0; c < brackets.size(); ++c) {
         const Bracket& bracket = brackets[c];
         const bool usable = bracket.found && !bracket.open; // open only if max_rounds ran out
@@ -196,8 +266,7 @@ storage::BoundaryTable refine_boundaries(const SweepSpec& spec, const std::vecto
     const auto [lowest, highest] = std::minmax_element(axis.values.begin(), axis.values.end());
     double resolution = options.tol;
     if (geometry.scale == AxisScale::frustrated_count) resolution = std::max(resolution, 1.0 / geometry.samples);
-    const auto dense_points = static_cast<std::int64_t>(std::floor((*highest - *lowest) / resolution)) + 1;
-    report.dense_trajectories = combinations * dense_points * seeds;
+    report.dense_trajectories = combinations * dense_point_count(*lowest, *highest, resolution) * seeds;
 
     table.text_attributes = {{"axis", options.axis},
                              {"quantity", quantity_name(options.quantity)},
@@ -205,16 +274,66 @@ storage::BoundaryTable refine_boundaries(const SweepSpec& spec, const std::vecto
                                            : geometry.scale == AxisScale::frustrated_count ? "frustrated_count"
                                                                                            : "arithmetic"},
                              {"standard_error_method", "bootstrap over seeds"},
+                             {"refined_crossing", "the first crossing in axis order (crossing 0); a non-monotone "
+                                                  "quantity's other crossings are recorded, not refined"},
+                             {"stop_on_collapse_note",
+                              run_past_collapse
+                                  ? "diverged_fraction: every trajectory refine ran (probes, and the sweep's "
+                                    "collapsed grid trajectories when the sweep stopped at collapse) ran past "
+                                    "collapse, since divergence is the quantity"
+                                  : "as in the sweep"},
                              {"backend", backend.name()},
                              {"device_name", backend.device_name()}};
     table.number_attributes = {{"level", options.level},
                                {"tol", options.tol},
                                {"seeds", static_cast<double>(seeds)},
+                               {"probe_stop_on_collapse", run_spec.collapse.stop_on_collapse ? 1.0 : 0.0},
+                               {"grid_trajectories_rerun", static_cast<double>(report.grid_reruns)},
+                               {"non_monotone_boundaries", static_cast<double>(report.non_monotone)},
                                {"bootstrap_resamples", static_cast<double>(options.bootstrap_resamples)},
                                {"rounds", static_cast<double>(report.rounds)},
                                {"trajectories_run", static_cast<double>(report.trajectories)},
                                {"dense_grid_trajectories", static_cast<double>(report.dense_trajectories)}};
     return table;
+}
+
+std::string non_monotone_warning(const storage::BoundaryTable& table, std::size_t listed) {
+    std::ostringstream out;
+    std::size_t found = 0;
+    const auto slots = static_cast<std::size_t>(table.crossing_slots);
+    for (std::size_t c = 0; c < table.crossings.size(); ++c) {
+        if (table.crossings[c] < 2 || ++found > listed) continue;
+        // The combination's coordinates, row-major over the other axes.
+        std::vector<std::string> where(table.coordinates.size());
+        std::size_t rest = c;
+        for (std::size_t r = table.coordinates.size(); r-- > 0;) {
+            const Axis& other = table.coordinates[r];
+            std::ostringstream value;
+            value << other.name << '=' << other.values[rest % other.values.size()];
+            where[r] = value.str();
+            rest /= other.values.size();
+        }
+        out << "\n  at";
+        for (const std::string& each : where) out << ' ' << each;
+        out << ": crossings in";
+        for (std::int64_t k = 0; k < table.crossings[c]; ++k)
+            out << (k == 0 ? " " : ", ") << '[' << table.crossing_low[c * slots + static_cast<std::size_t>(k)] << ", "
+                << table.crossing_high[c * slots + static_cast<std::size_t>(k)] << ']' << (k == 0 ? " (refined)" : "");
+    }
+    if (found == 0) return {};
+    std::ostringstream head;
+    const auto text = [&](const char* key) {
+        const auto it = table.text_attributes.find(key);
+        return it == table.text_attributes.end() ? std::string("?") : it->second;
+    };
+    const auto level = table.number_attributes.find("level");
+    head << "warning: " << text("quantity") << " crosses "
+         << (level == table.number_attributes.end() ? 0.5 : level->second) << " more than once along "
+         << table.axis << " (non-monotone) at " << found << " of " << table.crossings.size()
+         << " boundaries; the first crossing in axis order is refined, every crossing bracket is in /boundaries/"
+         << table.axis << "/crossing_low, crossing_high";
+    if (found > listed) out << "\n  ... and " << found - listed << " more";
+    return head.str() + out.str();
 }
 
 } // namespace collapse::refine

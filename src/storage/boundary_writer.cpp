@@ -8,6 +8,7 @@
 #include "file_lock.hpp"
 #include "hdf5_util.hpp"
 #include "layout.hpp"
+#include "units.hpp"
 
 namespace collapse::storage {
 
@@ -44,6 +45,7 @@ Handle make_scale(hid_t group, const std::string& name, ElementType type, const 
     check(H5Dwrite(scale.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
           "cannot write scale " + name);
     check(H5DSset_scale(scale.get(), name.c_str()), "cannot make " + name + " a dimension scale");
+    write_description(scale.get(), name);
     if (log_spaced >= 0) write_int_attribute(scale.get(), "log_spaced", log_spaced, H5T_STD_I8LE);
     return scale;
 }
@@ -59,6 +61,7 @@ void write_dataset(hid_t group, const std::string& name, ElementType type, hid_t
                                         H5P_DEFAULT, H5P_DEFAULT),
                              H5Dclose, "cannot create " + name);
     check(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "cannot write " + name);
+    write_description(dataset.get(), name);
     for (std::size_t d = 0; d < scales.size(); ++d)
         check(H5DSattach_scale(dataset.get(), scales[d], static_cast<unsigned>(d)), "cannot attach a scale to " + name);
 }
@@ -78,7 +81,9 @@ void write_boundaries(const std::string& path, const BoundaryTable& table) {
         table.bracket_high.size() != combinations || table.standard_error.size() != combinations ||
         table.probes_run.size() != combinations ||
         table.probe_value.size() != combinations * static_cast<std::size_t>(table.probe_slots) ||
-        table.probe_quantity.size() != table.probe_value.size())
+        table.probe_quantity.size() != table.probe_value.size() || table.crossings.size() != combinations ||
+        table.crossing_low.size() != combinations * static_cast<std::size_t>(table.crossing_slots) ||
+        table.crossing_high.size() != table.crossing_low.size())
         throw StorageError("boundary table sizes do not match its coordinates");
 
     FileLock lock = FileLock::acquire(path);
@@ -111,6 +116,13 @@ void write_boundaries(const std::string& path, const BoundaryTable& table) {
     probe_scales.push_back(probe_scale.get());
     std::vector<std::int64_t> probe_shape = shape;
     probe_shape.push_back(table.probe_slots);
+    std::vector<double> crossing_slots;
+    for (std::int64_t k = 0; k < table.crossing_slots; ++k) crossing_slots.push_back(static_cast<double>(k));
+    Handle crossing_scale = make_scale(group.get(), "crossing", ElementType::int32, crossing_slots, -1);
+    std::vector<hid_t> crossing_scales = grid_scales;
+    crossing_scales.push_back(crossing_scale.get());
+    std::vector<std::int64_t> crossing_shape = shape;
+    crossing_shape.push_back(table.crossing_slots);
 
     const hid_t g = group.get();
     using enum ElementType;
@@ -121,12 +133,16 @@ void write_boundaries(const std::string& path, const BoundaryTable& table) {
     write_dataset(g, "probes_run", int64, H5T_NATIVE_INT64, shape, table.probes_run, grid_scales);
     write_dataset(g, "probe_value", float64, H5T_NATIVE_DOUBLE, probe_shape, table.probe_value, probe_scales);
     write_dataset(g, "probe_quantity", float64, H5T_NATIVE_DOUBLE, probe_shape, table.probe_quantity, probe_scales);
+    write_dataset(g, "crossings", int64, H5T_NATIVE_INT64, shape, table.crossings, grid_scales);
+    write_dataset(g, "crossing_low", float64, H5T_NATIVE_DOUBLE, crossing_shape, table.crossing_low, crossing_scales);
+    write_dataset(g, "crossing_high", float64, H5T_NATIVE_DOUBLE, crossing_shape, table.crossing_high, crossing_scales);
     for (const auto& [name, value] : table.text_attributes) write_string_attribute(g, name, value);
     for (const auto& [name, value] : table.number_attributes) write_double_attribute(g, name, value);
     write_string_attribute(g, "creation_time", utc_timestamp());
     check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), path + ": flush failed");
     scales.clear();
     probe_scale.reset();
+    crossing_scale.reset();
     group.reset();
     if (!file.reset()) throw StorageError(path + ": closing after writing " + group_path + " failed");
 }

@@ -38,22 +38,18 @@ void describe_fit_window(FileLayout& layout) {
     const std::vector<std::pair<std::string, double>> numbers = {{"floor_ulps", slow_rate_floor_ulps},
                                                                  {"relaxation_ulps", slow_rate_relaxation_ulps},
                                                                  {"stall_ulps", slow_rate_stall_ulps}};
-    auto set = [&](const std::string& path, const char* units, const char* long_name, const std::string& description,
-                   bool with_numbers) {
+    auto set = [&](const std::string& path, const std::string& description, bool with_numbers) {
         for (DatasetLayout& dataset : layout.datasets)
             if (dataset.path() == path) {
-                dataset.units = units;
-                dataset.long_name = long_name;
                 dataset.description = description;
                 if (with_numbers) dataset.numbers = numbers;
             }
     };
-    set("/results/slow_rate_first_step", "steps", "first record step of the slow_rate fit window", rule, true);
-    set("/results/slow_rate_last_step", "steps", "last record step of the slow_rate fit window", rule, true);
-    set("/results/theory_window_rate", "1/(lr-steps)",
-        "the slow_rate fit applied to theory_label_distance over the same window",
-        "Plain model only (NaN otherwise, and where slow_rate has no window). " + rule, true);
-    set("/traces/theory_label_distance", "1", "exact plain-model label distance D/D_ref",
+    set("/results/slow_rate_first_step", rule, true);
+    set("/results/slow_rate_last_step", rule, true);
+    set("/results/theory_window_rate", "Plain model only (NaN otherwise, and where slow_rate has no window). " + rule,
+        true);
+    set("/traces/theory_label_distance",
         "min over label pairs of |y_k - y_l| / D_ref from the eigenmodes of L_G/M: (1 - lr lambda)^step per mode for "
         "gd, exp(-lr step lambda) (the gradient flow) for rk4; every record point, also past final_step. NaN "
         "where there is no closed form (head_dim > 0, teacher_student).",

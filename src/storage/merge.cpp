@@ -191,6 +191,7 @@ void write_merged_file(hid_t out, hid_t first, const std::vector<ShardFile>& sha
         Handle source_group = open_group(first, group_name);
         Handle group = checked(H5Gcreate2(out, group_name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
                                "cannot create group /" + group_name);
+        copy_attributes(source_group.get(), group.get(), {}); // the group's settings
         std::map<std::string, Handle> scales;
         std::vector<std::string> data_names;
         for (const std::string& name : link_names(source_group.get())) {
@@ -201,6 +202,7 @@ void write_merged_file(hid_t out, hid_t first, const std::vector<ShardFile>& sha
         for (const std::string& name : data_names) {
             Handle source = open_dataset(source_group.get(), name);
             Handle merged = create_virtual(source.get(), group.get(), group_name, name, shards, runs, grid_shape);
+            copy_attributes(source.get(), merged.get(), {"CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST"});
             const std::size_t rank = dataset_dims(source.get()).size();
             for (unsigned d = 0; d < rank; ++d) {
                 const std::string scale = attached_scale_name(source.get(), d);

@@ -202,7 +202,7 @@ std::unique_ptr<ResultWriter::State> open_for_resume(const std::string& path, co
     const std::string stored_hash = read_string_attribute(file, "spec_sha256");
     const std::string hash = spec_sha256(spec);
     if (stored_hash != hash)
-        throw StorageError("cannot resume " + path + ": it was written by a different spec (" +
+        throw SpecMismatchError("cannot resume " + path + ": it was written by a different spec (" +
                            spec_mismatch_reason(file, spec) + "; stored sha256 " + stored_hash.substr(0, 12) +
                            ", this spec " + hash.substr(0, 12) + ")");
     state->shard = ShardRange{read_int_attribute(file, "shard_index"), read_int_attribute(file, "shard_count"),

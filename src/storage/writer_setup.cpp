@@ -6,6 +6,7 @@
 
 #include "collapse/storage/format.hpp"
 #include "collapse/version.hpp"
+#include "units.hpp"
 #include "writer_state.hpp"
 
 namespace collapse::storage::detail {
@@ -49,8 +50,8 @@ Handle create_dataset(hid_t group, const DatasetLayout& dataset, int compression
     Handle created = checked(H5Dcreate2(group, dataset.name.c_str(), file_type_of(dataset.type), space.get(),
                                         H5P_DEFAULT, properties.get(), H5P_DEFAULT),
                              H5Dclose, "cannot create " + dataset.path());
-    if (!dataset.units.empty()) write_string_attribute(created.get(), "units", dataset.units);
-    if (!dataset.long_name.empty()) write_string_attribute(created.get(), "long_name", dataset.long_name);
+    write_description(created.get(), dataset.name);
+    // Beyond units and long_name: how a dataset's values were chosen (the slow_rate fit window).
     if (!dataset.description.empty()) write_string_attribute(created.get(), "description", dataset.description);
     for (const auto& [name, value] : dataset.numbers) write_double_attribute(created.get(), name, value);
     return created;
@@ -82,6 +83,7 @@ Handle create_scale(hid_t group, const std::string& group_name, const ScaleLayou
         }
     }
     check(H5DSset_scale(dataset.get(), scale.name.c_str()), "cannot make " + scale.name + " a dimension scale");
+    write_description(dataset.get(), scale.name);
     if (is_grid_axis) write_int_attribute(dataset.get(), "log_spaced", scale.log_spaced ? 1 : 0, H5T_STD_I8LE);
     return dataset;
 }
@@ -153,6 +155,7 @@ void build_file_structure(hid_t file, const SweepSpec& spec, const FileLayout& l
     for (const GroupLayout& group_layout : layout.groups) {
         Handle group = checked(H5Gcreate2(file, group_layout.name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                                H5Gclose, "cannot create group /" + group_layout.name);
+        write_group_settings(group.get(), spec);
         std::map<std::string, Handle> scales;
         for (const ScaleLayout& scale : group_layout.scales) {
             const bool grid_axis = std::find(layout.grid_dims.begin(), layout.grid_dims.end(), scale.name) !=

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "collapse/sweep/axis_ranges.hpp"
 #include "spec_detail.hpp"
 
 namespace collapse::spec_detail {
@@ -95,14 +96,11 @@ bool read_range(const toml::table& table, const AxisRule& rule, const std::strin
 
     const bool logarithmic = kind == "logspace";
     axis.log_spaced = logarithmic;
-    const double intervals = static_cast<double>(std::max<std::int64_t>(*count - 1, 1));
-    for (std::int64_t index = 0; index < *count; ++index) {
-        // The last point is b exactly, and a + (b - a) * i / (n - 1) keeps round
-        // inputs round (linspace [0, 0.5, 26] gives 0.02 * i to the last bit).
-        const double position = index + 1 == *count && *count > 1
-                                    ? *last
-                                    : *first + (*last - *first) * static_cast<double>(index) / intervals;
-        double value = logarithmic ? std::pow(10.0, position) : position;
+    // NumPy's values bit for bit, so a coordinate computed in Python selects exactly.
+    const std::vector<double> generated =
+        logarithmic ? numpy_logspace(*first, *last, *count) : numpy_linspace(*first, *last, *count);
+    for (std::size_t index = 0; index < generated.size(); ++index) {
+        double value = generated[index];
         const std::string violation = generated_value_violation(value, rule);
         if (!violation.empty()) {
             log.at_node(key_path, table,

@@ -134,6 +134,22 @@ class CliTest(unittest.TestCase):
             self.assertEqual(f.read(), before)
         self.assertEqual(run('run', self.spec, '-o', self.path('new.h5'), '--resume').returncode, 2)
 
+    def test_resume_with_a_changed_spec_is_a_spec_error(self):
+        # Regression: this exited 1 (runtime error); a spec problem is exit 2 (docs/cli.md).
+        out = self.reference(self.spec)
+        before = datasets(out)
+        changed = self.write_spec('changed.toml', max_steps=2999, stop_on_collapse='true')
+        for args in (('run', changed, '-o', out, '--resume', '--quiet'),
+                     ('run', self.spec, '-o', out, '--resume', '--quiet', '--set', 'integrator.max_steps=2999')):
+            result = run(*args)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertIn('different spec', result.stderr)
+            self.assertTrue(result.stderr.startswith('error: '), result.stderr)
+        after = datasets(out)
+        self.assertEqual(sorted(before), sorted(after))
+        for name in before:
+            self.assertTrue(np.array_equal(before[name], after[name], equal_nan=True), name)
+
     def test_sigint_then_resume_is_bit_identical(self):
         spec = self.write_spec('long.toml', max_steps=100000, stop_on_collapse='false')
         out = self.path('interrupted.h5')

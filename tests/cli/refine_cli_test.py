@@ -127,6 +127,58 @@ class RefineCliTest(unittest.TestCase):
         checked = subprocess.run([sys.executable, CHECK_FORMAT, self.out], capture_output=True, text=True)
         self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
 
+    def copy_of_output(self, name):
+        path = os.path.join(self.dir.name, name)
+        with open(self.out, 'rb') as src, open(path, 'wb') as dst:
+            dst.write(src.read())
+        return path
+
+    def test_non_monotone_quantity_warns_and_records_every_crossing(self):
+        # Statuses edited so that at head_dim = 0, lr = 0.2 the collapsed fraction
+        # along frustration is 1, 0, 1: two crossings.
+        edited = self.copy_of_output('non_monotone.h5')
+        with h5py.File(edited, 'r+') as f:
+            status = f['results/status']
+            status[0, 0, 0, :], status[1, 0, 0, :], status[2, 0, 0, :] = 1, 0, 1
+        result = run('refine', edited, '--axis', 'frustration', '--backend', 'cpu', '--threads', '2', '--quiet')
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn('warning: collapsed_fraction crosses 0.5 more than once along frustration', result.stderr)
+        self.assertIn('head_dim=0 lr=0.2: crossings in [', result.stderr)
+        self.assertIn('(refined), [0.3, 0.6]', result.stderr)
+        ds = xr.open_dataset(edited, group='boundaries/frustration', engine='h5netcdf')
+        self.assertEqual(list(ds.crossing_low.dims), ['head_dim', 'lr', 'crossing'])
+        picked = ds.sel(head_dim=0, lr=0.2)
+        self.assertEqual(int(picked.crossings), 2)
+        self.assertEqual(float(picked.crossing_low[0]), float(picked.bracket_low))
+        self.assertEqual(float(picked.crossing_high[0]), float(picked.bracket_high))
+        self.assertEqual((float(picked.crossing_low[1]), float(picked.crossing_high[1])), (0.3, 0.6))
+        self.assertLessEqual(float(picked.estimate), 0.3)  # the first crossing, in axis order
+        self.assertEqual(int(ds.attrs['non_monotone_boundaries']), int((ds.crossings > 1).sum()))
+        self.assertIn('first crossing', ds.attrs['refined_crossing'])
+        ds.close()
+        quiet = run('refine', self.out, '--axis', 'frustration', '--backend', 'cpu', '--threads', '2', '--quiet')
+        self.assertNotIn('warning', quiet.stderr)  # the unedited sweep is monotone
+
+    def test_diverged_fraction_runs_past_collapse(self):
+        out = self.copy_of_output('diverged.h5')
+        result = run('refine', out, '--axis', 'lr', '--quantity', 'diverged_fraction', '--tol', '0.05',
+                     '--backend', 'cpu', '--threads', '2', '--quiet')
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with h5py.File(out, 'r') as f:
+            attrs = f['boundaries/lr'].attrs
+            collapsed = int((f['results/status'][()] == 1).sum())
+            self.assertEqual(attrs['probe_stop_on_collapse'], 0)
+            self.assertEqual(attrs['grid_trajectories_rerun'], collapsed)  # the sweep stopped at collapse
+            self.assertIn('past collapse', attrs['stop_on_collapse_note'].decode()
+                          if isinstance(attrs['stop_on_collapse_note'], bytes) else attrs['stop_on_collapse_note'])
+        self.assertIn(f'{collapsed} collapsed grid trajectories re-run past collapse', result.stdout)
+        loud = run('refine', out, '--axis', 'lr', '--quantity', 'diverged_fraction', '--tol', '0.05',
+                   '--backend', 'cpu', '--threads', '2')
+        self.assertEqual(loud.returncode, 0, loud.stderr)
+        self.assertTrue(loud.stderr.startswith(f're-running {collapsed} collapsed grid trajectories past collapse'),
+                        loud.stderr)  # announced before the work, then the rounds
+        self.assertIn('round 1:', loud.stderr)
+
     def test_theory_columns(self):
         res = xr.open_dataset(self.out, group='results', engine='h5netcdf')
         for name in ('theory_slow_rate', 'critical_lr', 'selfconsistency_residual'):

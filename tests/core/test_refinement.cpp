@@ -3,7 +3,9 @@
 // plain model), and the cost against a dense grid of the same resolution.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "collapse/backend/backend.hpp"
@@ -110,10 +112,16 @@ TEST(Refinement, FindsPlantedDivergenceBoundary) {
         EXPECT_EQ(table.standard_error[0], 0.0); // one seed
         if (!log_spaced) {
             // Cost: ceil(log2(width / tol)) probes where a dense grid needs width / tol + 1 points.
-            const double width = 0.6 * planted.critical_lr;
+            const double width = planted.spec.axes[2].values[1] - planted.spec.axes[2].values[0];
             EXPECT_EQ(table.probes_run[0], static_cast<std::int64_t>(std::ceil(std::log2(width / tol))));
             EXPECT_EQ(report.trajectories, table.probes_run[0]);
-            EXPECT_EQ(report.dense_trajectories, static_cast<std::int64_t>(std::floor(width / tol)) + 1);
+            // What the dense count means: n points at spacing tol span the range, n + 1 would overshoot it.
+            // (Not floor(width / tol) + 1: the ratio is 600 up to the last bits of lr_c, which move with the
+            // LAPACK behind the reference eigensolver, and the floor jumps between 599 and 600.)
+            const auto dense = static_cast<double>(report.dense_trajectories);
+            EXPECT_LE((dense - 1) * tol, width * (1 + 1e-9));
+            EXPECT_GT(dense * tol, width * (1 + 1e-9));
+            EXPECT_EQ(report.grid_reruns, 0); // the spec already runs past collapse
         }
         for (std::int64_t p = 0; p < table.probes_run[0]; ++p) {
             // Every probe on the correct side of the exact boundary.
@@ -123,6 +131,165 @@ TEST(Refinement, FindsPlantedDivergenceBoundary) {
             }
         }
     }
+}
+
+// Collapse enabled (the default stop_on_collapse = true), f > 0, five seeds:
+// near its own lr_c a seed may collapse long before its slowly growing
+// unstable mode diverges, so a run stopped at collapse reports "collapsed"
+// above lr_c (here seed 0, lr_c = 6.466, up to lr = 7.0, and seed 4). Refining
+// diverged_fraction must not be fooled: at level 0.5 the boundary is the
+// median of the seeds' own 2/lambda_max (seed 0's). Probes stopped at
+// collapse gave 6.512, 7 tol too high.
+TEST(Refinement, DivergenceBoundaryIsTheMedianCriticalLrDespiteCollapse) {
+    SweepSpec spec;
+    spec.shape.classes = 4;
+    spec.shape.samples_per_class = 10;
+    spec.shape.dim = 8;
+    spec.integrator.max_steps = 20000; // detection delay ln(1e12) / (4 e) steps at lr_c (1 + e): e ~ 3.5e-4
+    spec.collapse.stop_on_collapse = true;
+    spec.output.record_points = 8;
+    spec.master_seed = 2026;
+    spec.seeds = 5;
+    const double frustration = 0.3;
+    std::vector<double> critical;
+    for (std::int64_t seed = 0; seed < spec.seeds; ++seed) {
+        const SeedDraws draws = draw_seed(spec.shape, 0, spec.master_seed, seed);
+        const Eigen eigen = symmetric_eigen(
+            scaled_laplacian(pair_list(draws, frustration), spec.shape.samples(), spec.shape.classes));
+        critical.push_back(2.0 / eigen.values.back());
+    }
+    std::vector<double> sorted = critical;
+    std::sort(sorted.begin(), sorted.end());
+    const double median = sorted[2];
+    spec.axes = {Axis{"frustration", Axis::Type::real, {frustration}, false},
+                 Axis{"head_dim", Axis::Type::integer, {0}, false},
+                 Axis{"lr", Axis::Type::real, {0.5 * sorted.front(), 1.5 * sorted.back()}, false}};
+    const std::vector<std::int8_t> status = run_statuses(spec);
+
+    refine::RefineOptions options;
+    options.axis = "lr";
+    options.quantity = refine::Quantity::diverged_fraction;
+    options.tol = 1e-3 * median;
+    auto backend = make_cpu_backend(2);
+    refine::RefineReport report;
+    const auto table = refine::refine_boundaries(spec, status, *backend, options, report);
+    ASSERT_EQ(table.combinations(), 1u);
+    EXPECT_NEAR(table.estimate[0], median, options.tol) << "seeds' lr_c: " << sorted[0] << ' ' << sorted[1] << ' '
+                                                        << sorted[2] << ' ' << sorted[3] << ' ' << sorted[4];
+    EXPECT_EQ(table.number_attributes.at("probe_stop_on_collapse"), 0.0);
+    EXPECT_NE(table.text_attributes.at("stop_on_collapse_note").find("past collapse"), std::string::npos);
+    EXPECT_EQ(report.grid_reruns, std::count(status.begin(), status.end(), 1));
+    // Every probe on the correct side of each seed's own lr_c, away from the detection delay.
+    std::int64_t checked = 0;
+    for (std::int64_t p = 0; p < table.probes_run[0]; ++p) {
+        const double value = table.probe_value[static_cast<std::size_t>(p)];
+        const auto diverging = std::count_if(critical.begin(), critical.end(), [&](double c) { return value > c; });
+        const bool near = std::any_of(critical.begin(), critical.end(),
+                                      [&](double c) { return std::abs(value - c) < 5e-4 * c; });
+        if (near) continue;
+        EXPECT_EQ(table.probe_quantity[static_cast<std::size_t>(p)], static_cast<double>(diverging) / 5) << value;
+        ++checked;
+    }
+    EXPECT_GT(checked, 3);
+}
+
+// A backend whose statuses are a scripted function of the parameters, and
+// which records the collapse settings of every batch it was given.
+class FunctionBackend : public Backend {
+public:
+    explicit FunctionBackend(std::function<TrajectoryStatus(const TrajectoryParams&)> status)
+        : status_(std::move(status)) {}
+    std::string name() const override { return "function"; }
+    std::string device_name() const override { return "none"; }
+    std::int64_t default_batch_size(const SweepSpec&) const override { return 4; }
+    void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat,
+                   BatchOutput& out) override {
+        stop_on_collapse_seen.push_back(spec.collapse.stop_on_collapse);
+        out.flat_index.assign(flat.begin(), flat.end());
+        out.summary.assign(flat.size(), TrajectorySummary{});
+        for (std::size_t b = 0; b < flat.size(); ++b) out.summary[b].status = status_(grid.params(flat[b]));
+        runs += static_cast<std::int64_t>(flat.size());
+    }
+    std::vector<bool> stop_on_collapse_seen;
+    std::int64_t runs = 0;
+
+private:
+    std::function<TrajectoryStatus(const TrajectoryParams&)> status_;
+};
+
+SweepSpec lr_grid_spec(std::vector<double> lr, std::int64_t seeds) {
+    SweepSpec spec;
+    spec.shape.classes = 2;
+    spec.shape.samples_per_class = 1;
+    spec.shape.dim = 1;
+    spec.integrator.max_steps = 1;
+    spec.output.record_points = 2;
+    spec.seeds = seeds;
+    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0, 0.5}, false},
+                 Axis{"head_dim", Axis::Type::integer, {0}, false}, Axis{"lr", Axis::Type::real, std::move(lr), false}};
+    return spec;
+}
+
+TEST(Refinement, NonMonotoneQuantityRecordsEveryCrossingAndRefinesTheFirst) {
+    // Collapsed for lr in (0.2, 0.4) and above 0.8 at f = 0; never at f = 0.5.
+    FunctionBackend backend([](const TrajectoryParams& p) {
+        const bool collapsed = p.frustration == 0.0 && ((p.lr > 0.2 && p.lr < 0.4) || p.lr > 0.8);
+        return collapsed ? TrajectoryStatus::collapsed : TrajectoryStatus::stable;
+    });
+    const SweepSpec spec = lr_grid_spec({0.1, 0.3, 0.5, 0.7, 0.9}, 2);
+    std::vector<std::int8_t> status(static_cast<std::size_t>(Grid(spec).size()));
+    for (std::int64_t flat = 0; flat < Grid(spec).size(); ++flat) {
+        const TrajectoryParams params = Grid(spec).params(flat);
+        const bool collapsed = params.frustration == 0.0 && ((params.lr > 0.2 && params.lr < 0.4) || params.lr > 0.8);
+        status[static_cast<std::size_t>(flat)] = collapsed ? 1 : 0;
+    }
+    refine::RefineOptions options;
+    options.axis = "lr";
+    options.tol = 1e-3;
+    refine::RefineReport report;
+    const auto table = refine::refine_boundaries(spec, status, backend, options, report);
+    ASSERT_EQ(table.combinations(), 2u);
+    EXPECT_EQ(report.non_monotone, 1);
+    EXPECT_EQ(table.crossings, (std::vector<std::int64_t>{3, 0}));
+    ASSERT_EQ(table.crossing_slots, 3);
+    EXPECT_NEAR(table.estimate[0], 0.2, options.tol); // the first crossing in axis order
+    EXPECT_EQ(table.crossing_low[0], table.bracket_low[0]);
+    EXPECT_EQ(table.crossing_high[0], table.bracket_high[0]);
+    EXPECT_EQ(table.crossing_low[1], 0.3);
+    EXPECT_EQ(table.crossing_high[1], 0.5);
+    EXPECT_EQ(table.crossing_low[2], 0.7);
+    EXPECT_EQ(table.crossing_high[2], 0.9);
+    EXPECT_TRUE(std::isnan(table.crossing_low[3]) && std::isnan(table.estimate[1]));
+    const std::string warning = refine::non_monotone_warning(table);
+    EXPECT_NE(warning.find("non-monotone"), std::string::npos) << warning;
+    EXPECT_NE(warning.find("frustration=0 head_dim=0"), std::string::npos) << warning;
+    EXPECT_NE(warning.find("[0.3, 0.5], [0.7, 0.9]"), std::string::npos) << warning;
+    EXPECT_EQ(warning.find("frustration=0.5"), std::string::npos) << warning;
+    // Collapse is the quantity: the sweep's own settings, nothing re-run.
+    EXPECT_EQ(report.grid_reruns, 0);
+    for (bool stop : backend.stop_on_collapse_seen) EXPECT_TRUE(stop);
+}
+
+TEST(Refinement, DivergedFractionRunsPastCollapse) {
+    // Every trajectory collapses when stopped at collapse; run past it, those with lr > 0.55 diverge.
+    FunctionBackend backend([](const TrajectoryParams& p) { return p.lr > 0.55 ? TrajectoryStatus::diverged
+                                                                             : TrajectoryStatus::stable; });
+    const SweepSpec spec = lr_grid_spec({0.1, 0.3, 0.5, 0.7, 0.9}, 3);
+    ASSERT_TRUE(spec.collapse.stop_on_collapse);
+    const std::vector<std::int8_t> status(static_cast<std::size_t>(Grid(spec).size()), 1); // as the sweep saw it
+    refine::RefineOptions options;
+    options.axis = "lr";
+    options.quantity = refine::Quantity::diverged_fraction;
+    options.tol = 1e-3;
+    refine::RefineReport report;
+    const auto table = refine::refine_boundaries(spec, status, backend, options, report);
+    EXPECT_EQ(report.grid_reruns, Grid(spec).size());
+    EXPECT_EQ(backend.runs, report.grid_reruns + report.trajectories);
+    ASSERT_FALSE(backend.stop_on_collapse_seen.empty());
+    for (bool stop : backend.stop_on_collapse_seen) EXPECT_FALSE(stop);
+    for (double estimate : table.estimate) EXPECT_NEAR(estimate, 0.55, options.tol);
+    EXPECT_EQ(table.number_attributes.at("grid_trajectories_rerun"), static_cast<double>(Grid(spec).size()));
+    EXPECT_TRUE(refine::non_monotone_warning(table).empty());
 }
 
 TEST(Refinement, RejectsAxesItCannotBracket) {

@@ -119,6 +119,47 @@ def check_merged_equals_single(merged_path, single_path):
                 bad(merged_path, f'{name} differs from {single_path}')
 
 
+def check_units_and_open_sweep(path, expected):
+    """The engine's units/long_name equal python/collapse_sweep/units.py (one catalogue), every
+    dataset and group is described, and collapse_sweep.open_sweep reads the file (finished,
+    partial, shard, merged or killed) with bool and exact axes and a per-trajectory DataFrame."""
+    try:
+        import collapse_sweep
+        from collapse_sweep import units as catalogue
+    except ImportError as error:
+        bad(path, f'collapse_sweep does not import ({error}); PYTHONPATH should name python/')
+        return
+    opener = {'swmr': True} if expected['status'] == 'killed' else {}
+    with h5py.File(path, 'r', **opener) as f:
+        def visit(name, obj):
+            base = name.rsplit('/', 1)[-1]
+            if isinstance(obj, h5py.Dataset):
+                got = (obj.attrs.get('units'), obj.attrs.get('long_name'))
+                if got != catalogue.describe(base):
+                    bad(f'{path}:/{name}', f'units/long_name {got} differ from the catalogue {catalogue.describe(base)}')
+            elif 'collapse_threshold' not in obj.attrs or 'max_steps' not in obj.attrs:
+                bad(f'{path}:/{name}', 'group without its settings (collapse_threshold, max_steps)')
+        f.visititems(visit)
+        status = f['results/status'][()]
+    with collapse_sweep.open_sweep(path) as ds:
+        if bool(ds.attrs['opened_with_swmr']) != (expected['status'] == 'killed'):
+            bad(path, f'opened_with_swmr = {ds.attrs["opened_with_swmr"]}')
+        if not np.array_equal(ds['status'].values, status):
+            bad(path, 'open_sweep status differs from h5py')
+        for name, values in expected['axes']:
+            coord = ds.coords[name].values
+            if name == 'stop_gradient' and coord.dtype != bool:
+                bad(path, f'stop_gradient coordinate is {coord.dtype}, not bool')
+            if not np.array_equal(coord.astype(float), np.asarray(values, dtype=float)):
+                bad(path, f'open_sweep coordinate {name} = {coord}, expected {values}')
+        for name in list(ds.data_vars) + list(ds.coords):
+            if not ds[name].attrs.get('units') or not ds[name].attrs.get('long_name'):
+                bad(path, f'open_sweep: {name} has no units/long_name')
+        frame = ds.sweep.results.to_dataframe()
+        if len(frame) != status.size or 'collapse_time' not in frame.columns:
+            bad(path, f'results DataFrame has {len(frame)} rows, expected {status.size}')
+
+
 def h5netcdf_file(h5py_file):
     import h5netcdf
     return h5netcdf.File(h5py_file, 'r')
@@ -130,6 +171,7 @@ def main(directory):
     for name, expected in expected_files.items():
         path = f'{directory}/{name}'
         try:
+            check_units_and_open_sweep(path, expected)
             if expected['status'] == 'killed':
                 check_killed(path, expected)
                 continue

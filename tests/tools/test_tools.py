@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Tests of the Python analysis tools on synthetic files (no C++ engine needed):
-tools/make_synthetic_output.py, tools/collapse_reader.py, tools/plot_phase_diagram.py.
+"""Tests of the Python analysis package on synthetic files (no C++ engine needed):
+tools/make_synthetic_output.py, collapse_sweep.open_sweep (python/), tools/plot_phase_diagram.py.
+tests/tools/test_plots.py covers the figures and the statistics.
 
 usage: test_tools.py [TestClass ...] [unittest options]
        (run with the project venv: .venv/bin/python tests/tools/test_tools.py)
@@ -19,11 +20,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+import collapse_sweep as cs
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / 'tools'
-sys.path.insert(0, str(TOOLS))
-
-import collapse_reader as cr  # noqa: E402
 
 MAKE = TOOLS / 'make_synthetic_output.py'
 PLOT = TOOLS / 'plot_phase_diagram.py'
@@ -108,7 +108,8 @@ class ReaderTest(TempDirTest):
     def setUpClass(cls):
         super().setUpClass()
         cls.path = make(cls.dir / 'a.h5')
-        cls.sweep = cr.open_sweep(cls.path)
+        cls.ds = cs.open_sweep(cls.path)
+        cls.sweep = cls.ds.sweep
         with h5py.File(cls.path, 'r') as f:
             cls.status = f['results/status'][()]
             cls.ctime = f['results/collapse_time'][()]
@@ -121,9 +122,12 @@ class ReaderTest(TempDirTest):
         s = self.sweep
         self.assertEqual(list(s.axes), ['frustration', 'head_dim', 'lr', 'stop_gradient', 'seed'])
         for name, values in self.scales.items():
-            self.assertTrue(np.array_equal(np.asarray(s.axes[name], dtype=float), values.astype(float)), name)
+            got = np.asarray(s.axes[name], dtype=float)
+            # float axes read as the decimals the spec wrote: linspace(0, 0.4, 5)[3] = 0.30000000000000004 -> 0.3
+            self.assertTrue(np.array_equal(got, cs.round_trip_safe(values.astype(float))), name)
+            self.assertTrue(np.allclose(got, values.astype(float), rtol=1e-15, atol=0), name)
         self.assertEqual(s.axes['stop_gradient'].dtype, bool)
-        self.assertEqual(s.shape, self.status.shape)
+        self.assertEqual(self.ds['status'].shape, self.status.shape)
         self.assertTrue(s.log_spaced['lr'])
         self.assertFalse(s.log_spaced['frustration'])
         self.assertFalse(s.opened_with_swmr)
@@ -137,11 +141,57 @@ class ReaderTest(TempDirTest):
         self.assertTrue(np.array_equal(r['collapse_time'].values, self.ctime, equal_nan=True))
         # bool coordinate: select by True/False
         self.assertTrue(np.array_equal(r['status'].sel(stop_gradient=True).values, self.status[:, :, :, 1]))
-        # the h5py-built Dataset (the SWMR fallback) matches the xarray one
-        g = self.sweep.group('results')
-        for name in r.data_vars:
-            self.assertTrue(np.array_equal(g[name].values, r[name].values, equal_nan=True), name)
-            self.assertEqual(list(g[name].dims), list(r[name].dims))
+        # plain xarray selection: bool axis, float axes as written in the spec
+        ds = self.ds
+        self.assertTrue(np.array_equal(ds['status'].sel(stop_gradient=True, frustration=0.1, lr=0.01).values,
+                                       self.status[1, :, 0, 1]))
+        frame = self.sweep.results.to_dataframe()
+        self.assertEqual(len(frame), self.status.size)
+        self.assertEqual(list(frame.index.names), list(self.sweep.axes))
+        self.assertTrue(np.array_equal(frame['status'].values, self.status.ravel()))
+
+    def test_units_and_settings(self):
+        ds = self.ds
+        for name in list(ds.data_vars) + list(ds.coords):
+            self.assertTrue(ds[name].attrs.get('units'), name)
+            self.assertTrue(ds[name].attrs.get('long_name'), name)
+        self.assertEqual(ds['collapse_time'].attrs['units'], 'lr-steps')
+        self.assertEqual(ds['collapse_step'].attrs['units'], 'steps')
+        self.assertEqual(ds['t'].attrs['units'], 'lr-steps')
+        self.assertEqual(ds['step'].attrs['units'], 'steps')
+        self.assertEqual(ds.attrs['max_steps'], 20000)
+        self.assertEqual(ds.attrs['collapse_threshold'], 0.05)
+        self.assertEqual(ds['label_embeddings'].dims[-2:], ('class', 'component'))
+
+    def test_units_of_files_without_them(self):
+        # files written before the engine wrote units get them from the package's catalogue
+        path = make(self.dir / 'old.h5')
+        with h5py.File(path, 'a') as f:
+            for group in ('results', 'traces', 'final'):
+                for obj in f[group].values():
+                    for key in ('units', 'long_name'):
+                        if key in obj.attrs:
+                            del obj.attrs[key]
+        with cs.open_sweep(path) as ds:
+            self.assertEqual(ds['collapse_time'].attrs['units'], 'lr-steps')
+            self.assertEqual(ds['frustration'].attrs['long_name'], 'frustration f')
+
+    def test_round_trip_safe_axis_values(self):
+        # the issue's case: a linspace computed as 0.024999999999999998, one ulp from the 0.025 written
+        off = 0.024999999999999998
+        self.assertEqual(np.nextafter(0.025, 0.0), off)
+        path = make(self.dir / 'lin.h5', '--axis', f'frustration=0.0,{off!r},0.05,{0.1 * 3!r}')
+        with h5py.File(path, 'r') as f:
+            self.assertEqual(f['results/frustration'][1], off)
+        with cs.open_sweep(path) as ds:
+            self.assertEqual(ds['frustration'].values.tolist(), [0.0, 0.025, 0.05, 0.3])
+            self.assertEqual(int(ds['status'].sel(frustration=0.3).count()), int(ds['status'][0].size))
+            self.assertEqual(int(ds['status'].sel(frustration=0.025).count()), int(ds['status'][0].size))
+        # distinct values within a few ulp are kept as they are
+        close = np.array([0.1, np.nextafter(0.1, 1.0)])
+        self.assertTrue(np.array_equal(cs.round_trip_safe(close), close))
+        self.assertEqual(cs.round_trip_safe(np.array([0.30000000000000004]))[0], 0.3)
+        self.assertEqual(cs.round_trip_safe(np.array([1 / 3]))[0], 1 / 3)  # 15 digits would move it by >4 ulp
 
     def test_attrs_progress_counts(self):
         s = self.sweep
@@ -159,24 +209,29 @@ class ReaderTest(TempDirTest):
         self.assertEqual(s.spec['grid']['seeds'], 4)
 
     def test_collapsed_fraction_by_hand(self):
-        got = cr.collapsed_fraction(self.sweep.results)
+        got = cs.collapsed_fraction(self.sweep.results)
         self.assertEqual(list(got.dims), ['frustration', 'head_dim', 'lr', 'stop_gradient'])
         want = (self.status == 1).sum(-1) / (self.status >= 0).sum(-1)
         self.assertTrue(np.allclose(got.values, want))
         self.assertTrue(((want > 0) & (want < 1)).any(), 'the synthetic file should have partly collapsed cells')
-        over_two = cr.collapsed_fraction(self.sweep.results, over=['seed', 'stop_gradient'])
+        over_two = cs.collapsed_fraction(self.sweep.results, over=['seed', 'stop_gradient'])
         want2 = (self.status == 1).sum((-1, -2)) / (self.status >= 0).sum((-1, -2))
         self.assertTrue(np.allclose(over_two.transpose('frustration', 'head_dim', 'lr').values, want2))
 
-    def test_median_collapse_time_by_hand(self):
-        got = cr.median_collapse_time(self.sweep.results).values
+    def test_kaplan_meier_median_by_hand(self):
+        # engine files censor only at the horizon: the KM median is the lower middle order statistic
+        # of collapse times with non-collapsed seeds counted as +inf (inf{t: F(t) >= 1/2})
+        got = cs.collapse_time(self.sweep.results, self.sweep.max_steps)
         want = np.full(self.status.shape[:-1], np.nan)
         for index in np.ndindex(*want.shape):
-            times = self.ctime[index][self.status[index] == 1]
-            if times.size:
-                want[index] = np.median(times)
-        self.assertTrue(np.array_equal(np.isnan(got), np.isnan(want)))
-        self.assertTrue(np.allclose(got[~np.isnan(want)], want[~np.isnan(want)]))
+            finished = self.status[index] >= 0
+            times = np.sort(np.where(self.status[index] == 1, self.ctime[index], np.inf)[finished])
+            middle = times[(times.size + 1) // 2 - 1]
+            want[index] = middle if np.isfinite(middle) else np.nan
+        median = got['median'].values
+        self.assertTrue(np.array_equal(np.isnan(median), np.isnan(want)))
+        self.assertTrue(np.array_equal(got['censored'].values, np.isnan(want)))
+        self.assertTrue(np.allclose(median[~np.isnan(want)], want[~np.isnan(want)]))
         self.assertTrue(np.isnan(want).any() and (~np.isnan(want)).any())
 
     def test_traces(self):
@@ -201,28 +256,29 @@ class ReaderTest(TempDirTest):
         head = self.sweep.final('head', frustration=0, head_dim=0)
         self.assertEqual(head.dims, ('lr', 'stop_gradient', 'seed', 'component_out', 'component_in'))
         self.assertTrue(np.all(head.values == 0))
+        self.assertTrue(np.array_equal(self.ds['head'].sel(frustration=0, head_dim=0).values, head.values))
 
     def test_is_log_spaced(self):
-        self.assertTrue(cr.is_log_spaced(np.logspace(-2, 0, 9)))
-        self.assertTrue(cr.is_log_spaced([0.01, 0.1, 1]))
-        self.assertTrue(cr.is_log_spaced([1, 0.1, 0.01]))
-        self.assertFalse(cr.is_log_spaced([0, 0.1, 1]))
-        self.assertFalse(cr.is_log_spaced([0.1, 1]))
-        self.assertFalse(cr.is_log_spaced([0.5]))
-        self.assertFalse(cr.is_log_spaced(np.linspace(0.1, 0.5, 5)))
-        self.assertFalse(cr.is_log_spaced([0.01, 0.03, 0.1, 0.3, 1]))
+        self.assertTrue(cs.is_log_spaced(np.logspace(-2, 0, 9)))
+        self.assertTrue(cs.is_log_spaced([0.01, 0.1, 1]))
+        self.assertTrue(cs.is_log_spaced([1, 0.1, 0.01]))
+        self.assertFalse(cs.is_log_spaced([0, 0.1, 1]))
+        self.assertFalse(cs.is_log_spaced([0.1, 1]))
+        self.assertFalse(cs.is_log_spaced([0.5]))
+        self.assertFalse(cs.is_log_spaced(np.linspace(0.1, 0.5, 5)))
+        self.assertFalse(cs.is_log_spaced([0.01, 0.03, 0.1, 0.3, 1]))
 
 
 class PartialAndKilledTest(TempDirTest):
     def test_partial(self):
         path = make(self.dir / 'p.h5', '--partial', '0.3')
-        s = cr.open_sweep(path)
+        s = cs.open_sweep(path).sweep
         with h5py.File(path, 'r') as f:
             status = f['results/status'][()]
         self.assertAlmostEqual(s.progress, float((status != -1).mean()))
         self.assertAlmostEqual(s.progress, 0.3, places=2)
         self.assertEqual(s.status_counts['not run'], int((status == -1).sum()))
-        frac = cr.collapsed_fraction(s.results).values
+        frac = cs.collapsed_fraction(s.results).values
         run_any = (status >= 0).any(-1)
         self.assertTrue(np.all(np.isnan(frac[~run_any])))
         self.assertFalse(np.isnan(frac[run_any]).any())
@@ -231,7 +287,7 @@ class PartialAndKilledTest(TempDirTest):
         path = make(self.dir / 'k.h5', '--killed-writer')
         with self.assertRaises(OSError):  # HDF5 refuses a plain open: the superblock says "being written"
             h5py.File(path, 'r')
-        s = cr.open_sweep(path)
+        s = cs.open_sweep(path).sweep
         self.assertTrue(s.opened_with_swmr)
         with h5py.File(path, 'r', swmr=True) as f:
             status = f['results/status'][()]
@@ -245,13 +301,27 @@ class PartialAndKilledTest(TempDirTest):
         self.assertTrue(np.array_equal(tr.values, ld[:, 0], equal_nan=True))
         self.assertIn('t', tr.coords)
 
+    def test_replay_file(self):
+        # `collapse-sweep replay` writes one trajectory: length-1 axes, one seed (its own index), dense steps
+        path = make(self.dir / 'r.h5', '--grid', 'replay', '--theory')
+        with cs.open_sweep(path) as ds:
+            self.assertEqual(dict(ds['status'].sizes), {'frustration': 1, 'head_dim': 1, 'lr': 1, 'seed': 1})
+            self.assertEqual(ds['seed'].values.tolist(), [3])
+            steps = ds['step'].values
+            self.assertEqual(steps.size, 801)
+            self.assertTrue(np.all(np.diff(steps) == 25))
+            tr = ds.sweep.traces('label_distance', seed=3)
+            self.assertEqual(tr.dims, ('frustration', 'head_dim', 'lr', 'step'))
+            self.assertTrue(np.allclose(ds['t'].values, 0.5 * steps))
+            self.assertIn('theory_label_distance', ds)
+
     def test_other_grids(self):
-        q = cr.open_sweep(make(self.dir / 'q.h5', '--grid', 'quickstart'))
+        q = cs.open_sweep(make(self.dir / 'q.h5', '--grid', 'quickstart')).sweep
         self.assertEqual(list(q.axes), ['frustration', 'head_dim', 'stop_gradient', 'lr', 'seed'])
         self.assertEqual(len(q.axes['lr']), 1)
         tr = q.traces('label_distance', frustration=0.1, head_dim=0, stop_gradient=False, seed=0)
         self.assertTrue(np.allclose(tr['t'].values, 0.5 * tr['step'].values))
-        e = cr.open_sweep(make(self.dir / 'e.h5', '--grid', 'extra-axis'))
+        e = cs.open_sweep(make(self.dir / 'e.h5', '--grid', 'extra-axis')).sweep
         self.assertIn('init_scale', e.axes)
         self.assertNotIn('stop_gradient', e.axes)
         self.assertEqual(e.parameter('stop_gradient'), 0)
@@ -301,8 +371,7 @@ class PlotTest(TempDirTest):
 
 class TraceMedianTest(unittest.TestCase):
     def test_distance_median_counts_stopped_seeds(self):
-        sys.path.insert(0, str(TOOLS))
-        import trace_plots
+        from collapse_sweep.plots import traces as trace_plots
         nan = np.nan
         d = np.array([[1.0, 0.5, 0.1, nan, nan],     # collapsed after index 2
                       [1.0, 0.6, 0.3, 0.2, 0.1],     # stable
@@ -333,16 +402,16 @@ class ErrorTest(TempDirTest):
     def test_missing_file(self):
         msg = self.expect_error(self.dir / 'missing.h5', code=1)
         self.assertIn('no such file', msg)
-        with self.assertRaises(cr.SweepFileError):
-            cr.open_sweep(self.dir / 'missing.h5')
+        with self.assertRaises(cs.SweepFileError):
+            cs.open_sweep(self.dir / 'missing.h5')
 
     def test_not_hdf5(self):
         path = self.dir / 'text.h5'
         path.write_text('this is not HDF5\n')
         msg = self.expect_error(path, code=1)
         self.assertIn('not an HDF5 file', msg)
-        with self.assertRaises(cr.SweepFileError):
-            cr.open_sweep(path)
+        with self.assertRaises(cs.SweepFileError):
+            cs.open_sweep(path)
 
     def test_other_hdf5(self):
         path = self.dir / 'other.h5'

@@ -25,8 +25,12 @@ struct AxisGeometry {
 // Which side of the level a quantity is on; bisection keeps one end on each.
 inline bool at_or_above(double quantity, double level) { return quantity >= level; }
 
-// The first adjacent pair (j, j + 1), in axis order, whose quantities are both
-// finite and on different sides of `level`; nullopt when there is none.
+// Every adjacent pair (j, j + 1), in axis order, whose quantities are both
+// finite and on different sides of `level`: j for each. More than one means
+// the quantity is non-monotone along the axis.
+std::vector<std::size_t> all_crossings(const std::vector<double>& quantity, double level);
+
+// The first of all_crossings; nullopt when there is none.
 std::optional<std::size_t> first_crossing(const std::vector<double>& quantity, double level);
 
 // The next probe strictly inside (a, b) (either order).

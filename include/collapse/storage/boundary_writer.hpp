@@ -20,6 +20,13 @@ struct BoundaryTable {
     std::vector<std::int64_t> probes_run;                                   // [combination]
     std::int64_t probe_slots = 1;               // length of the probe dimension (>= 1)
     std::vector<double> probe_value, probe_quantity; // [combination][probe_slots], NaN-padded
+    // Every crossing of the level between adjacent grid values, in axis order
+    // (more than one: the quantity is non-monotone along the axis). The first
+    // is the one refined, stored as its final bracket; the others as their
+    // grid intervals. Each pair is numerically ordered.
+    std::vector<std::int64_t> crossings;             // [combination]
+    std::int64_t crossing_slots = 1;                 // length of the crossing dimension (>= 1)
+    std::vector<double> crossing_low, crossing_high; // [combination][crossing_slots], NaN-padded
     std::map<std::string, std::string> text_attributes;
     std::map<std::string, double> number_attributes;
 

@@ -12,4 +12,10 @@ struct StorageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// `--resume` with a spec (text or --set overrides) other than the file's: a
+// spec problem, so the command line reports it as a usage error (exit 2).
+struct SpecMismatchError : StorageError {
+    using StorageError::StorageError;
+};
+
 } // namespace collapse::storage

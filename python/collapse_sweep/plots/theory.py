@@ -15,9 +15,18 @@ import h5py
 import matplotlib.pyplot as plt
 import numpy as np
 
-BOUNDARY_STYLE = dict(color='#00e5ff', marker='o', markersize=3.5, linewidth=1.6, capsize=2.5,
-                      markeredgecolor='black', markeredgewidth=0.5, zorder=6)
+BOUNDARY_STYLE = dict(marker='o', markersize=3.5, linewidth=1.6, capsize=2.5, markeredgecolor='black',
+                      markeredgewidth=0.5, zorder=6)
+# one colour per (refined axis, quantity), so boundaries refined along f and along lr are told apart
+BOUNDARY_COLOURS = {('frustration', 'collapsed_fraction'): '#00e5ff', ('lr', 'collapsed_fraction'): '#ff4fd8',
+                    ('frustration', 'diverged_fraction'): '#7CFC00', ('lr', 'diverged_fraction'): '#ffa500'}
 CRITICAL_STYLE = dict(color='white', linestyle=(0, (3, 2)), linewidth=1.2, zorder=7)
+
+
+def boundary_label(axis, attrs):
+    quantity = attrs.get('quantity', '?')
+    level = float(attrs.get('level', 0.5))
+    return f'refined along {axis}: {quantity} = {level:g} (± bootstrap SE)'
 
 
 def read_boundaries(path):
@@ -68,13 +77,15 @@ def draw_boundaries(boundaries, ax, xname, yname, fixed, legend_seen):
         ok = np.isfinite(est)
         if not ok.any():
             continue
-        label = f"refined boundary ({boundary['attrs'].get('quantity', '?')} = {float(boundary['attrs'].get('level', 0.5)):g})"
+        key = (axis, boundary['attrs'].get('quantity', '?'))
+        label = boundary_label(axis, boundary['attrs'])
+        style = dict(BOUNDARY_STYLE, color=BOUNDARY_COLOURS.get(key, '#ffffff'))
         err = np.where(np.isfinite(se[ok]), se[ok], 0.0)
         if axis == xname:
-            ax.errorbar(est[ok], along[ok], xerr=err, label=label, **BOUNDARY_STYLE)
+            ax.errorbar(est[ok], along[ok], xerr=err, label=label, **style)
         else:
-            ax.errorbar(along[ok], est[ok], yerr=err, label=label, **BOUNDARY_STYLE)
-        legend_seen.add('boundary')
+            ax.errorbar(along[ok], est[ok], yerr=err, label=label, **style)
+        legend_seen.add(('boundary', key, label))
 
 
 def draw_critical_lr(results, ax, xname, yname, fixed, legend_seen):
@@ -108,54 +119,98 @@ def draw_critical_lr(results, ax, xname, yname, fixed, legend_seen):
 def legend_handles(legend_seen):
     from matplotlib.lines import Line2D
     handles = []
-    if 'boundary' in legend_seen:
-        handles.append(Line2D([], [], label='refined boundary ± bootstrap SE', **{k: v for k, v in BOUNDARY_STYLE.items() if k != 'capsize'}))
+    for entry in sorted(e for e in legend_seen if isinstance(e, tuple)):
+        _, key, label = entry
+        style = {k: v for k, v in BOUNDARY_STYLE.items() if k != 'capsize'}
+        handles.append(Line2D([], [], label=label, color=BOUNDARY_COLOURS.get(key, '#ffffff'), **style))
     if 'critical_lr' in legend_seen:
         handles.append(Line2D([], [], label='theory: gd limit lr_c = 2/λmax (h = 0)', color='black', linestyle='--'))
     return handles
 
 
+def _flat(res, name):
+    return res[name].values.ravel() if name in res else None
+
+
+def _status_groups(stopped):
+    """(status code, legend text, marker) for the scatter: what each marker is."""
+    collapsed = ('collapsed (run stopped at the threshold)' if stopped else
+                 'crossed the threshold, run went on to max_steps')
+    return ((1, collapsed, 'o'), (0, 'stable (never crossed, ran to max_steps)', 's'))
+
+
 def theory_figure(sweep, out_path, save):
-    """Measured vs theoretical slow rate (and the self-consistency residual); None when nothing applies."""
+    """Measured slow_rate against theory; None when the file has no theory columns with values.
+
+    With /results/theory_window_rate (the same fit applied to the exact trace over the same
+    window) the two are comparable, and the figure shows how many agree within 5%; the
+    asymptote theory_slow_rate is marked apart. Without it the measured rate is shown against
+    the asymptote in a panel that says they are not comparable (the fit window ends before
+    the asymptote), with no identity line.
+    """
     res = sweep.results
     if 'theory_slow_rate' not in res:
         return None
-    theory = res['theory_slow_rate'].values.ravel()
-    measured = res['slow_rate'].values.ravel()
+    measured = _flat(res, 'slow_rate')
+    asymptote = _flat(res, 'theory_slow_rate')
+    window = _flat(res, 'theory_window_rate')
     status = res['status'].values.ravel()
-    frustration = np.broadcast_to(res['frustration'].values.reshape(
-        [-1 if d == 'frustration' else 1 for d in res['status'].dims]), res['status'].shape).ravel() \
-        if 'frustration' in res['status'].dims else np.zeros_like(theory)
-    ok = np.isfinite(theory) & np.isfinite(measured) & (theory > 0) & (measured > 0)
+    frustration = (res['frustration'].broadcast_like(res['status']).values.ravel()
+                   if 'frustration' in res['status'].dims else np.full(status.size, float(sweep.parameter('frustration'))))
+    comparable = window is not None and np.isfinite(window).any()
+    reference = window if comparable else asymptote
+    ok = np.isfinite(reference) & np.isfinite(measured) & (reference > 0) & (measured > 0)
     residual = res['selfconsistency_residual'].values if 'selfconsistency_residual' in res else None
     has_residual = residual is not None and np.isfinite(residual).any()
     if not ok.any() and not has_residual:
         return None
+    stopped = bool(int(sweep.attrs.get('stop_on_collapse', 1)))
     panels = 1 + int(has_residual)
-    fig, axes = plt.subplots(1, panels, figsize=(5.6 * panels, 4.8), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 5.4), squeeze=False, constrained_layout=True)
     ax = axes[0, 0]
     if ok.any():
-        for code, name, marker in ((1, 'collapsed (stopped at the threshold)', 'o'), (0, 'stable', 's')):
+        f_ok = frustration[ok]
+        norm = dict(cmap='viridis', vmin=np.nanmin(f_ok), vmax=max(np.nanmax(f_ok), np.nanmin(f_ok) + 1e-12))
+        sc = None
+        for code, name, marker in _status_groups(stopped):
             pick = ok & (status == code)
             if pick.any():
-                sc = ax.scatter(theory[pick], measured[pick], c=frustration[pick], cmap='viridis', marker=marker,
-                                s=18, edgecolors='black', linewidths=0.3, label=name,
-                                vmin=np.nanmin(frustration[ok]), vmax=np.nanmax(frustration[ok]))
-        lo, hi = np.min([theory[ok], measured[ok]]), np.max([theory[ok], measured[ok]])
-        ax.plot([lo / 1.5, hi * 1.5], [lo / 1.5, hi * 1.5], color='#444444', linestyle='--', linewidth=1,
-                label='identity')
+                sc = ax.scatter(reference[pick], measured[pick], c=frustration[pick], marker=marker, s=22,
+                                edgecolors='black', linewidths=0.3, label=name, zorder=3, **norm)
+        values = np.concatenate([reference[ok], measured[ok]])
+        lo, hi = values.min() / 1.5, values.max() * 1.5
+        if comparable:
+            within = np.abs(measured[ok] / reference[ok] - 1.0) <= 0.05
+            if (~within).any():  # disagreements stay visible: ringed in red
+                ax.scatter(reference[ok][~within], measured[ok][~within], s=90, facecolors='none',
+                           edgecolors='#d62728', linewidths=1.2, zorder=4, label='off by more than 5%')
+            ax.plot([lo, hi], [lo, hi], color='#444444', linestyle='--', linewidth=1, label='identity')
+            ax.fill_between([lo, hi], [lo * 0.95, hi * 0.95], [lo * 1.05, hi * 1.05], color='#999999', alpha=0.25,
+                            lw=0, label='±5%')
+            pick = ok & np.isfinite(asymptote) & (asymptote > 0)
+            if pick.any():
+                ax.scatter(reference[pick], asymptote[pick], marker='_', s=60, color='#ff7f0e', linewidths=1.4,
+                           zorder=5, label='theory_slow_rate: the asymptote (not a fit), same point')
+            ax.set_xlabel('theory_window_rate: the same fit on the exact trace, same window (1/lr·steps)')
+            ax.set_ylabel('measured slow_rate (1/lr·steps)')
+            ax.set_title(f'plain model: measured vs theory over the same window\n'
+                         f'{int(within.sum())} of {int(ok.sum())} within 5%', fontsize=10)
+        else:
+            ax.set_xlabel('theory_slow_rate: the asymptotic rate (1/lr·steps)')
+            ax.set_ylabel('measured slow_rate (1/lr·steps)')
+            ax.set_title('plain model: measured rate and asymptote — NOT comparable\n'
+                         '(the fit window ends before the asymptote; no theory_window_rate in this file)',
+                         fontsize=9.5)
         ax.set_xscale('log')
         ax.set_yscale('log')
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_minor_formatter(plt.NullFormatter())
-        fig.colorbar(sc, ax=ax, label='frustration f')
-        ax.legend(fontsize=8, loc='upper left')
+        if sc is not None:
+            fig.colorbar(sc, ax=ax, label='frustration f')
+        ax.legend(fontsize=7.5, loc='upper left')
     else:
         ax.text(0.5, 0.5, 'no plain-model trajectory\nwith a positive rate', ha='center', va='center',
                 transform=ax.transAxes)
-    ax.set_xlabel('theory: asymptotic rate from the spectrum of L_G/M')
-    ax.set_ylabel('measured slow_rate (fit, second half of the run)')
-    ax.set_title('plain model: measured vs theoretical slow rate', fontsize=10)
     if has_residual:
         ax2 = axes[0, 1]
         r = res['selfconsistency_residual']
@@ -170,6 +225,8 @@ def theory_figure(sweep, out_path, save):
         ax2.set_ylabel('‖W²Yᵀ − YᵀPᵀ‖ / ‖YᵀPᵀ‖ (final state)')
         ax2.set_title('head + stop-gradient, not collapsed:\nfixed-point residual', fontsize=10)
         ax2.legend(fontsize=8)
-    fig.suptitle(f'{sweep.path.split("/")[-1]}: theory diagnostics', fontsize=11)
+    from .common import fixed_settings
+    fig.suptitle(f'{sweep.path.split("/")[-1]}: theory diagnostics\n' + '; '.join(fixed_settings(sweep)),
+                 fontsize=9.5)
     save(fig, out_path)
     return out_path
