@@ -11,7 +11,6 @@
 
 #include "batch_packing.hpp"
 #include "collapse/backend/backend.hpp"
-#include "collapse/theory/diagnostics.hpp"
 #include "cuda_check.hpp"
 #include "device_batch.hpp"
 #include "environment_choice.hpp"
@@ -113,7 +112,6 @@ private:
             runner_->run(host, spec.integrator.method, out);
         }
         unpack_final_states(spec, host, out);
-        theory::store_theory_diagnostics(spec, grid, out);
     }
 
 

@@ -24,7 +24,9 @@ struct TrajectorySummary {
     double final_loss = 0.0;
     double final_label_distance = 0.0;
     double final_projected_distance = 0.0;
-    double slow_rate = 0.0;
+    double slow_rate = std::numeric_limits<double>::quiet_NaN(); // set on the host after the run (theory/diagnostics.hpp)
+    std::int64_t slow_rate_first_step = -1; // the fit window's first and last record steps, -1 without a window
+    std::int64_t slow_rate_last_step = -1;
     double initial_label_distance = 0.0;
     double reference_distance = 0.0;
 };
@@ -33,6 +35,7 @@ struct TrajectorySummary {
 // computed on the host after the run; NaN where a diagnostic does not apply.
 struct TheoryDiagnostics {
     double theory_slow_rate = std::numeric_limits<double>::quiet_NaN();
+    double theory_window_rate = std::numeric_limits<double>::quiet_NaN(); // slow_rate's fit on the exact trace, same window
     double critical_lr = std::numeric_limits<double>::quiet_NaN();
     double selfconsistency_residual = std::numeric_limits<double>::quiet_NaN();
 };
@@ -50,6 +53,7 @@ struct BatchOutput {
     std::vector<double> projected_distance_trace; // [b][T]
     std::vector<double> accuracy_trace;           // [b][T]
     std::vector<double> loss_trace;               // [b][T]
+    std::vector<double> theory_label_distance_trace; // [b][T], the exact plain-model solution; NaN where none, or empty
 
     std::vector<double> final_label_embeddings;  // [b][K][d]
     std::vector<double> final_head;              // [b][d][d], W = B A (zeros when h = 0)

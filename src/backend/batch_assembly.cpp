@@ -31,7 +31,8 @@ void prepare_batch_output(const SweepSpec& spec, std::span<const std::int64_t> f
     out.theory.assign(count, TheoryDiagnostics{});
     out.trace_length = static_cast<int>(record_steps(spec).size());
     const std::size_t trace_size = count * static_cast<std::size_t>(out.trace_length);
-    for (auto* trace : {&out.label_distance_trace, &out.projected_distance_trace, &out.accuracy_trace, &out.loss_trace})
+    for (auto* trace : {&out.label_distance_trace, &out.projected_distance_trace, &out.accuracy_trace, &out.loss_trace,
+                        &out.theory_label_distance_trace})
         trace->assign(trace_size, nan);
     out.final_label_embeddings.assign(count * classes * d, 0.0);
     out.final_head.assign(count * d * d, 0.0);

@@ -15,7 +15,6 @@
 #include "collapse/model/setup.hpp"
 #include "collapse/model/validate.hpp"
 #include "collapse/record_steps.hpp"
-#include "collapse/theory/diagnostics.hpp"
 #include "collapse/trajectory/runner.hpp"
 
 namespace collapse {
@@ -76,7 +75,6 @@ public:
             rk4 ? run_typed<float, RungeKutta4>(spec, grid, out) : run_typed<float, GradientDescent>(spec, grid, out);
         else
             rk4 ? run_typed<double, RungeKutta4>(spec, grid, out) : run_typed<double, GradientDescent>(spec, grid, out);
-        theory::store_theory_diagnostics(spec, grid, out, threads_);
     }
 
 private:

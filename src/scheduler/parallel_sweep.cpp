@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "collapse/theory/diagnostics.hpp"
+
 namespace collapse {
 
 PendingQueue::PendingQueue(PendingSet pending, std::int64_t chunk_size, TwinIndex twins)
@@ -109,6 +111,7 @@ SweepReport run_sweep_pulling(const SweepSpec& spec, const Grid& grid, std::span
         while (batch != &buffers[owner][0] && batch != &buffers[owner][1]) ++owner;
         if (!state.failed) {
             try {
+                theory::analyse_batch(spec, grid, *batch); // host-side, off the backends' threads
                 write_batch(*batch);
                 for (const TrajectorySummary& summary : batch->summary) {
                     const auto status = static_cast<int>(summary.status);

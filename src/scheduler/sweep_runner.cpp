@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "collapse/theory/diagnostics.hpp"
+
 namespace collapse {
 
 ShardSelection parse_shard(const std::string& text) {
@@ -134,7 +136,12 @@ SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend,
             if (status >= 0 && status < 3) ++report.progress.status_counts[status];
         }
         report.progress.trajectories_done += static_cast<std::int64_t>(count);
-        writing = std::async(std::launch::async, [&write_batch, &batch] { write_batch(batch); });
+        // The host-side analysis (slow_rate fit, theory columns) runs on the
+        // writer thread too, overlapping the backend's next batch.
+        writing = std::async(std::launch::async, [&spec, &grid, &write_batch, &batch] {
+            theory::analyse_batch(spec, grid, batch);
+            write_batch(batch);
+        });
         if (on_progress) on_progress(report.progress);
         current = 1 - current;
     }

@@ -88,6 +88,7 @@ const std::vector<double>* batch_array(const BatchOutput& batch, const std::stri
     if (path == "/traces/projected_distance") return &batch.projected_distance_trace;
     if (path == "/traces/accuracy") return &batch.accuracy_trace;
     if (path == "/traces/loss") return &batch.loss_trace;
+    if (path == "/traces/theory_label_distance") return &batch.theory_label_distance_trace;
     if (path == "/final/label_embeddings") return &batch.final_label_embeddings;
     if (path == "/final/head") return &batch.final_head;
     if (path == "/final/sample_embeddings") return &batch.final_sample_embeddings;
@@ -99,14 +100,16 @@ const std::vector<double>* batch_array(const BatchOutput& batch, const std::stri
 // /results/<name> of every trajectory, in batch order; integers stay exact.
 std::vector<double> summary_reals(const BatchOutput& batch, const std::string& name) {
     std::vector<double> values;
-    if (name == "theory_slow_rate" || name == "critical_lr" || name == "selfconsistency_residual") {
+    if (name == "theory_slow_rate" || name == "critical_lr" || name == "selfconsistency_residual" ||
+        name == "theory_window_rate") {
         // A batch built without theory (empty vector) stores NaN, the fill value.
         values.assign(batch.size(), std::numeric_limits<double>::quiet_NaN());
         for (std::size_t b = 0; b < batch.theory.size(); ++b) {
             const TheoryDiagnostics& t = batch.theory[b];
-            values[b] = name == "theory_slow_rate" ? t.theory_slow_rate
-                        : name == "critical_lr"    ? t.critical_lr
-                                                   : t.selfconsistency_residual;
+            values[b] = name == "theory_slow_rate"     ? t.theory_slow_rate
+                        : name == "critical_lr"        ? t.critical_lr
+                        : name == "theory_window_rate" ? t.theory_window_rate
+                                                       : t.selfconsistency_residual;
         }
         return values;
     }
@@ -132,6 +135,8 @@ std::vector<std::int64_t> summary_integers(const BatchOutput& batch, const std::
         else if (name == "collapse_step") values.push_back(s.collapse_step);
         else if (name == "final_step") values.push_back(s.final_step);
         else if (name == "peak_accuracy_step") values.push_back(s.peak_accuracy_step);
+        else if (name == "slow_rate_first_step") values.push_back(s.slow_rate_first_step);
+        else if (name == "slow_rate_last_step") values.push_back(s.slow_rate_last_step);
         else throw StorageError("no summary field for /results/" + name);
     }
     return values;
@@ -173,11 +178,19 @@ void ResultWriter::write_batch(const BatchOutput& batch) {
     for (const auto& [begin, end] : consecutive_runs(sorted))
         for (GridBox& box : flat_range_boxes(state.layout.grid_shape, begin, end)) boxes.push_back(std::move(box));
 
+    // A batch without the theory trace (not analysed: empty) stores NaN, the fill value, like `theory`.
+    const std::vector<double> no_theory_trace(batch.theory_label_distance_trace.empty()
+                                                  ? count * static_cast<std::size_t>(batch.trace_length)
+                                                  : 0,
+                                              std::numeric_limits<double>::quiet_NaN());
+    const auto array_of = [&](const std::string& path) {
+        const std::vector<double>* array = batch_array(batch, path);
+        return array->empty() && array == &batch.theory_label_distance_trace ? &no_theory_trace : array;
+    };
     // Validate everything before the first write, so a bad batch writes nothing.
     for (const DatasetLayout& layout : state.layout.datasets)
         if (layout.gridded && layout.group != "results")
-            require_size(layout.path(), batch_array(batch, layout.path())->size(),
-                         count * static_cast<std::size_t>(layout.per_item));
+            require_size(layout.path(), array_of(layout.path())->size(), count * static_cast<std::size_t>(layout.per_item));
 
     const DatasetLayout* status_layout = nullptr;
     for (const DatasetLayout& layout : state.layout.datasets) {
@@ -188,7 +201,7 @@ void ResultWriter::write_batch(const BatchOutput& batch) {
         }
         const hid_t dataset = state.datasets.at(layout.path()).get();
         Handle selection = select_items(dataset, layout, boxes);
-        if (layout.group != "results") write_gathered(dataset, layout, selection.get(), *batch_array(batch, layout.path()), order);
+        if (layout.group != "results") write_gathered(dataset, layout, selection.get(), *array_of(layout.path()), order);
         else if (layout.type == ElementType::int64)
             write_gathered(dataset, layout, selection.get(), summary_integers(batch, layout.name), order);
         else write_gathered(dataset, layout, selection.get(), summary_reals(batch, layout.name), order);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "collapse/record_steps.hpp"
+#include "collapse/trajectory/slow_rate_fit.hpp"
 
 namespace collapse::storage::detail {
 
@@ -19,6 +20,40 @@ constexpr std::int64_t max_seeds_per_chunk = 16;
 ScaleLayout counting_scale(const std::string& name, std::int64_t length) {
     ScaleLayout scale{name, ElementType::int32, {}, false, length};
     return scale;
+}
+
+// The slow_rate fit window and the exact theory trace: what they are and how
+// the window is chosen (docs/format.md, "The slow_rate fit window").
+void describe_fit_window(FileLayout& layout) {
+    const std::string rule =
+        "slow_rate = minus the least-squares slope of ln(label_distance) against lr*step over the record points "
+        "from slow_rate_first_step to slow_rate_last_step. Usable points run from step 0 up to the first point "
+        "that lies past final_step, is not finite, is at or below the round-off floor u * epsilon * "
+        "max_k |y_k(final)| / D_ref (epsilon of the run precision), less the trailing points that differ from "
+        "their predecessor by at most stall_ulps * epsilon relatively (the state stopped changing); the window is "
+        "the usable points whose step is at least half the last usable step. u = floor_ulps in a first pass; if that pass gives a rate "
+        "r > 0, u = max(floor_ulps, relaxation_ulps * n) with n = min(1/(lr r), its last step) (round-off "
+        "accumulates over the relaxation time) in a second pass, which is the result. Fewer than 3 points: no "
+        "window (-1), slow_rate NaN.";
+    const std::vector<std::pair<std::string, double>> numbers = {{"floor_ulps", slow_rate_floor_ulps},
+                                                                 {"relaxation_ulps", slow_rate_relaxation_ulps},
+                                                                 {"stall_ulps", slow_rate_stall_ulps}};
+    auto set = [&](const std::string& path, const std::string& description, bool with_numbers) {
+        for (DatasetLayout& dataset : layout.datasets)
+            if (dataset.path() == path) {
+                dataset.description = description;
+                if (with_numbers) dataset.numbers = numbers;
+            }
+    };
+    set("/results/slow_rate_first_step", rule, true);
+    set("/results/slow_rate_last_step", rule, true);
+    set("/results/theory_window_rate", "Plain model only (NaN otherwise, and where slow_rate has no window). " + rule,
+        true);
+    set("/traces/theory_label_distance",
+        "min over label pairs of |y_k - y_l| / D_ref from the eigenmodes of L_G/M: (1 - lr lambda)^step per mode for "
+        "gd, exp(-lr step lambda) (the gradient flow) for rk4; every record point, also past final_step. NaN "
+        "where there is no closed form (head_dim > 0, teacher_student).",
+        false);
 }
 
 } // namespace
@@ -124,7 +159,11 @@ FileLayout describe_layout(const SweepSpec& spec, const Grid& grid) {
 
     auto add = [&](const std::string& group, const std::string& name, ElementType type, bool gridded,
                    const std::vector<std::string>& tail) {
-        DatasetLayout dataset{group, name, type, {}, {}, {}, gridded, 1};
+        DatasetLayout dataset;
+        dataset.group = group;
+        dataset.name = name;
+        dataset.type = type;
+        dataset.gridded = gridded;
         dataset.dims = gridded ? layout.grid_dims : std::vector<std::string>{"seed"};
         dataset.dims.insert(dataset.dims.end(), tail.begin(), tail.end());
         for (const std::string& dim_name : dataset.dims) dataset.shape.push_back(length_of(dim_name));
@@ -146,10 +185,14 @@ FileLayout describe_layout(const SweepSpec& spec, const Grid& grid) {
         {"initial_label_distance", float64},   {"reference_distance", float64},
         // Theory diagnostics (docs/model.md), beyond SPEC §6.
         {"theory_slow_rate", float64},         {"critical_lr", float64},
-        {"selfconsistency_residual", float64}};
+        {"selfconsistency_residual", float64}, {"slow_rate_first_step", int64},
+        {"slow_rate_last_step", int64},        {"theory_window_rate", float64}};
     for (const auto& [name, type] : results) add("results", name, type, true, {});
     for (const char* name : {"label_distance", "projected_distance", "accuracy", "loss"})
         add("traces", name, real, true, {"step"});
+    // The exact solution is computed in double and kept so: it goes far below a float32 run's floor.
+    add("traces", "theory_label_distance", float64, true, {"step"});
+    describe_fit_window(layout);
     add("final", "label_embeddings", real, true, {"class", "component"});
     add("final", "head", real, true, {"component_out", "component_in"});
     if (spec.output.save_samples) add("final", "sample_embeddings", real, true, {"sample", "component"});

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "collapse/config.hpp"
@@ -42,6 +43,9 @@ struct DatasetLayout {
     std::vector<std::int64_t> chunk;
     bool gridded = false;         // leading dims are the grid (axes..., seed)
     std::int64_t per_item = 1;    // elements per trajectory (gridded) or per seed (otherwise)
+    // Attributes written with the dataset beyond units and long_name (units.cpp); empty: not written.
+    std::string description;
+    std::vector<std::pair<std::string, double>> numbers; // further numeric attributes
 
     std::string path() const { return "/" + group + "/" + name; }
 };

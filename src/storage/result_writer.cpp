@@ -41,7 +41,8 @@ void open_datasets(ResultWriter::State& state) {
     for (const DatasetLayout& dataset : state.layout.datasets) {
         Handle access = dataset_access(dataset);
         Handle opened = checked(H5Dopen2(state.file.get(), dataset.path().c_str(), access.get()), H5Dclose,
-                                state.path + ": missing dataset " + dataset.path());
+                                state.path + ": missing dataset " + dataset.path() +
+                                    " (written by an older collapse-sweep? re-run it with --overwrite)");
         if (dataset_dims(opened.get()) != dataset.shape)
             throw StorageError(state.path + ": " + dataset.path() + " does not have the shape this spec gives");
         state.datasets.emplace(dataset.path(), std::move(opened));

@@ -51,6 +51,9 @@ Handle create_dataset(hid_t group, const DatasetLayout& dataset, int compression
                                         H5P_DEFAULT, properties.get(), H5P_DEFAULT),
                              H5Dclose, "cannot create " + dataset.path());
     write_description(created.get(), dataset.name);
+    // Beyond units and long_name: how a dataset's values were chosen (the slow_rate fit window).
+    if (!dataset.description.empty()) write_string_attribute(created.get(), "description", dataset.description);
+    for (const auto& [name, value] : dataset.numbers) write_double_attribute(created.get(), name, value);
     return created;
 }
 

@@ -89,6 +89,40 @@ class CliTest(unittest.TestCase):
         with h5py.File(out, 'r') as f:  # a cleanly closed file opens without swmr
             self.assertTrue((f['results/status'][()] >= 0).all())
 
+    def test_theory_and_fit_window_columns(self):
+        out = self.reference(self.spec)
+        with h5py.File(out, 'r') as f:
+            res, traces = f['results'], f['traces']
+            for name in ('slow_rate_first_step', 'slow_rate_last_step', 'theory_window_rate'):
+                self.assertIn('units', res[name].attrs, name)
+                self.assertIn('long_name', res[name].attrs, name)
+                self.assertIn('floor_ulps', res[name].attrs, name)
+            self.assertIn('description', res['slow_rate_first_step'].attrs)
+            exact = traces['theory_label_distance']
+            self.assertEqual(exact.dtype, np.float64)
+            self.assertEqual(exact.attrs['units'], '1')
+            self.assertIn('long_name', exact.attrs)
+            self.assertEqual(exact.dims[exact.ndim - 1][0].name, '/traces/step')
+            exact = exact[()]
+            head = f['results/head_dim'][()]  # axes: frustration, head_dim, lr, stop_gradient, seed
+            plain, with_head = exact[:, head == 0], exact[:, head > 0]
+            self.assertTrue(np.isfinite(plain).all())
+            self.assertTrue(np.isnan(with_head).all())
+            first, last = res['slow_rate_first_step'][()], res['slow_rate_last_step'][()]
+            rate, window_rate = res['slow_rate'][()], res['theory_window_rate'][()]
+            final = res['final_step'][()]
+        fitted = np.isfinite(rate)
+        self.assertTrue(fitted.any())
+        self.assertTrue(((first >= 0) == fitted).all())
+        self.assertTrue((2 * first[fitted] >= last[fitted]).all())
+        self.assertTrue((last[fitted] <= final[fitted]).all())
+        # Same window, same trajectory: the engine and the closed form agree.
+        both = fitted[:, head == 0] & np.isfinite(window_rate[:, head == 0])
+        self.assertTrue(both.any())
+        measured, exact_rate = rate[:, head == 0][both], window_rate[:, head == 0][both]
+        self.assertTrue(np.allclose(measured, exact_rate, rtol=1e-3, atol=1e-9), (measured, exact_rate))
+        self.assertTrue(np.isnan(window_rate[:, head > 0]).all())
+
     def test_never_clobbers(self):
         out = self.reference(self.spec)
         with open(out, 'rb') as f:

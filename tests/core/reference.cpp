@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "collapse/integrators/gradient_descent.hpp"
@@ -9,6 +10,7 @@
 #include "collapse/record_steps.hpp"
 #include "collapse/theory/spectrum.hpp"
 #include "collapse/trajectory/runner.hpp"
+#include "collapse/trajectory/slow_rate_fit.hpp"
 
 
 namespace collapse::testing {
@@ -136,6 +138,15 @@ SingleRun run_typed(const ModelShape& shape, const TrajectoryParams& params, con
     run.initial_state.assign(setup.initial_state.begin(), setup.initial_state.end());
     run.final_state.assign(state.begin(), state.end());
     run.reference_distance = setup.reference_distance;
+    // slow_rate as the engine fits it after a batch (theory::analyse_batch).
+    const std::vector<double> final_labels(run.final_state.begin() + static_cast<std::ptrdiff_t>(layout.labels),
+                                           run.final_state.begin() + static_cast<std::ptrdiff_t>(layout.head_A));
+    const SlowRateFit fit = fit_slow_rate(run.steps.data(), run.label_distance.data(), static_cast<int>(length),
+                                          run.summary.final_step, params.lr, std::numeric_limits<Real>::epsilon(),
+                                          final_labels.data(), shape.classes, shape.dim, run.reference_distance);
+    run.summary.slow_rate = fit.rate;
+    run.summary.slow_rate_first_step = fit.window.first_step;
+    run.summary.slow_rate_last_step = fit.window.last_step;
     return run;
 }
 

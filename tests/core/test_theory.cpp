@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "collapse/backend/backend.hpp"
+#include "collapse/theory/diagnostics.hpp"
 #include "collapse/theory/selfconsistency.hpp"
 #include "collapse/theory/spectrum.hpp"
 #include "reference.hpp"
@@ -36,6 +37,7 @@ BatchOutput run_all(const SweepSpec& spec, const Grid& grid) {
     std::iota(flat.begin(), flat.end(), 0);
     BatchOutput out;
     make_cpu_backend(2)->run_batch(spec, grid, flat, out);
+    theory::analyse_batch(spec, grid, out, 2); // what the scheduler does after every batch
     return out;
 }
 

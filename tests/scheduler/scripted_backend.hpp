@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "collapse/backend/backend.hpp"
+#include "collapse/backend/batch_assembly.hpp"
 
 namespace collapse::testing {
 
@@ -18,12 +19,11 @@ public:
     std::string name() const override { return "scripted"; }
     std::string device_name() const override { return "none"; }
     std::int64_t default_batch_size(const SweepSpec&) const override { return 3; }
-    void run_batch(const SweepSpec&, const Grid&, std::span<const std::int64_t> flat, BatchOutput& out) override {
+    void run_batch(const SweepSpec& spec, const Grid&, std::span<const std::int64_t> flat, BatchOutput& out) override {
         // A delay lets every backend of a parallel run get work.
         if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
         if (fail) throw std::runtime_error("device lost");
-        out.flat_index.assign(flat.begin(), flat.end());
-        out.summary.assign(flat.size(), TrajectorySummary{});
+        prepare_batch_output(spec, flat, out); // sized like a real batch, which the scheduler's analysis checks
         for (auto& summary : out.summary) summary.status = status_;
         ++batches;
     }

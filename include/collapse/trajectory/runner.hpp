@@ -46,26 +46,6 @@ struct TrajectoryBuffers {
 // The loss beyond which a run counts as diverged, relative to its start (SPEC §3).
 inline constexpr double divergence_loss_ratio = 1e12;
 
-// Minus the least-squares slope of ln(label_distance) against t = lr * step
-// over the recorded points in the second half of the run [final_step/2, final_step].
-COLLAPSE_HD inline double slow_phase_rate(const TrajectoryRecorder& recorder, std::int64_t final_step, double lr) {
-    double count = 0, sum_t = 0, sum_v = 0, sum_tt = 0, sum_tv = 0;
-    for (int j = 0; j < recorder.record_count; ++j) {
-        const std::int64_t step = recorder.record_steps[j];
-        const double value = recorder.label_distance[j];
-        if (2 * step < final_step || step > final_step || !(value > 0) || !std::isfinite(value)) continue;
-        const double t = lr * static_cast<double>(step), v = std::log(value);
-        count += 1;
-        sum_t += t;
-        sum_v += v;
-        sum_tt += t * t;
-        sum_tv += t * v;
-    }
-    const double denominator = count * sum_tt - sum_t * sum_t;
-    if (count < 3 || !(denominator > 0)) return NAN;
-    return -(count * sum_tv - sum_t * sum_v) / denominator;
-}
-
 // Time at which a metric that went from `before` (step - 1) to `after` (step)
 // crossed `threshold`, interpolating linearly in ln(metric).
 COLLAPSE_HD inline double crossing_time(double before, double after, double threshold, std::int64_t step, double lr) {
@@ -119,8 +99,8 @@ struct TrajectoryWatch {
 
     // Takes the observation at `step`; writes it to the traces at record
     // points when `write` (one writer per team). Returns true when the
-    // trajectory stops here; the summary is then complete, slow_rate
-    // included (computed from the traces, so the writer's copy counts).
+    // trajectory stops here; the summary is then complete except slow_rate,
+    // which the host fits from the traces after the batch (theory/diagnostics.hpp).
     COLLAPSE_HD bool observe(std::int64_t step, const StepObservation& seen, const RunSettings& settings,
                              const TrajectoryRecorder& recorder, bool write) {
         if (step == 0) {
@@ -166,7 +146,6 @@ struct TrajectoryWatch {
         summary.final_loss = seen.loss;
         summary.final_label_distance = seen.label_distance;
         summary.final_projected_distance = seen.projected_distance;
-        if (write) summary.slow_rate = slow_phase_rate(recorder, summary.final_step, settings.lr);
         summary.reference_distance = settings.reference_distance;
         active = false;
         return true;
