@@ -73,7 +73,7 @@ void build_graph(const SweepSpec& spec, GraphWork& work) {
 void analyse_batch(const SweepSpec& spec, const Grid& grid, BatchOutput& out, int threads) {
     const std::size_t count = out.size();
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    const std::vector<std::int64_t> steps = record_steps(spec.integrator.max_steps, spec.output.record_points);
+    const std::vector<std::int64_t> steps = record_steps(spec);
     if (static_cast<int>(steps.size()) != out.trace_length || out.summary.size() != count ||
         out.label_distance_trace.size() != count * steps.size())
         throw std::invalid_argument("analyse_batch: the batch's traces do not match the spec's " +
