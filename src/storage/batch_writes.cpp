@@ -179,27 +179,33 @@ void ResultWriter::write_batch(const BatchOutput& batch) {
             require_size(layout.path(), batch_array(batch, layout.path())->size(),
                          count * static_cast<std::size_t>(layout.per_item));
 
-    const DatasetLayout* status_layout = nullptr;
-    for (const DatasetLayout& layout : state.layout.datasets) {
-        if (!layout.gridded) continue;
-        if (layout.path() == "/results/status") {
-            status_layout = &layout;
-            continue;
+    const std::int64_t finished = std::count_if(batch.summary.begin(), batch.summary.end(),
+                                                [](const TrajectorySummary& s) { return static_cast<int>(s.status) >= 0; });
+    write_in_window(*state_, [&] {
+        const DatasetLayout* status_layout = nullptr;
+        for (const DatasetLayout& layout : state.layout.datasets) {
+            if (!layout.gridded) continue;
+            if (layout.path() == "/results/status") {
+                status_layout = &layout;
+                continue;
+            }
+            const hid_t dataset = state.datasets.at(layout.path()).get();
+            Handle selection = select_items(dataset, layout, boxes);
+            if (layout.group != "results")
+                write_gathered(dataset, layout, selection.get(), *batch_array(batch, layout.path()), order);
+            else if (layout.type == ElementType::int64)
+                write_gathered(dataset, layout, selection.get(), summary_integers(batch, layout.name), order);
+            else write_gathered(dataset, layout, selection.get(), summary_reals(batch, layout.name), order);
         }
-        const hid_t dataset = state.datasets.at(layout.path()).get();
-        Handle selection = select_items(dataset, layout, boxes);
-        if (layout.group != "results") write_gathered(dataset, layout, selection.get(), *batch_array(batch, layout.path()), order);
-        else if (layout.type == ElementType::int64)
-            write_gathered(dataset, layout, selection.get(), summary_integers(batch, layout.name), order);
-        else write_gathered(dataset, layout, selection.get(), summary_reals(batch, layout.name), order);
-    }
-    // Status last, after the data are on disk: a reader (or --resume) that
-    // sees status >= 0 can trust the rest of the trajectory.
-    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
-    const hid_t status = state.datasets.at("/results/status").get();
-    Handle selection = select_items(status, *status_layout, boxes);
-    write_gathered(status, *status_layout, selection.get(), summary_integers(batch, "status"), order);
-    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+        // Status last, after the data are on disk: a reader (or --resume) that
+        // sees status >= 0 can trust the rest of the trajectory. Closing the
+        // window flushes it.
+        check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+        const hid_t status = state.datasets.at("/results/status").get();
+        Handle selection = select_items(status, *status_layout, boxes);
+        write_gathered(status, *status_layout, selection.get(), summary_integers(batch, "status"), order);
+    });
+    state_->safe_trajectories += finished;
 }
 
 void ResultWriter::write_seed_data(const SeedData& seed) {
@@ -212,26 +218,29 @@ void ResultWriter::write_seed_data(const SeedData& seed) {
     QuietErrors quiet;
     const std::vector<GridBox> boxes{GridBox{{seed.seed_index}, {1}}};
     const std::vector<std::size_t> first{0};
-    for (const DatasetLayout& layout : state.layout.datasets) {
-        if (layout.gridded) continue;
-        const hid_t dataset = state.datasets.at(layout.path()).get();
-        auto write = [&](const auto& source) {
-            require_size("seed " + layout.path(), source.size(), static_cast<std::size_t>(layout.per_item));
-            Handle selection = select_items(dataset, layout, boxes);
-            write_gathered(dataset, layout, selection.get(), source, first);
-        };
-        const std::string path = layout.path();
-        if (path == "/initial/label_embeddings") write(seed.initial_label_embeddings);
-        else if (path == "/initial/sample_embeddings") write(seed.initial_sample_embeddings);
-        else if (path == "/initial/encoder") write(seed.encoder);
-        else if (path == "/initial/inputs") write(seed.inputs);
-        else if (path == "/initial/teacher") write(seed.teacher);
-        else if (path == "/graph/primary_label") write(seed.primary_label);
-        else if (path == "/graph/second_label") write(seed.second_label);
-        else if (path == "/graph/frustration_order") write(seed.frustration_order);
-        else throw StorageError("no seed data for " + path);
-    }
-    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+    const bool last_seed = seed.seed_index == state.spec.seeds - 1;
+    write_in_window(*state_, [&] {
+        for (const DatasetLayout& layout : state.layout.datasets) {
+            if (layout.gridded) continue;
+            const hid_t dataset = state.datasets.at(layout.path()).get();
+            auto write = [&](const auto& source) {
+                require_size("seed " + layout.path(), source.size(), static_cast<std::size_t>(layout.per_item));
+                Handle selection = select_items(dataset, layout, boxes);
+                write_gathered(dataset, layout, selection.get(), source, first);
+            };
+            const std::string path = layout.path();
+            if (path == "/initial/label_embeddings") write(seed.initial_label_embeddings);
+            else if (path == "/initial/sample_embeddings") write(seed.initial_sample_embeddings);
+            else if (path == "/initial/encoder") write(seed.encoder);
+            else if (path == "/initial/inputs") write(seed.inputs);
+            else if (path == "/initial/teacher") write(seed.teacher);
+            else if (path == "/graph/primary_label") write(seed.primary_label);
+            else if (path == "/graph/second_label") write(seed.second_label);
+            else if (path == "/graph/frustration_order") write(seed.frustration_order);
+            else throw StorageError("no seed data for " + path);
+        }
+        pause_for_tests("SEED_DATA");
+    }, /*keep_open=*/!last_seed);
 }
 
 } // namespace collapse::storage

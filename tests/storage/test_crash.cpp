@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "collapse/storage/error.hpp"
 #include "synthetic.hpp"
 
 namespace collapse::storage::testing {
@@ -54,9 +55,10 @@ void write_everything(const std::string& path, const SweepSpec& spec, const Grid
     writer->close();
 }
 
-// `collapse-sweep info` on a running sweep: the reader falls back to SWMR
-// reading and sees every batch the writer has flushed.
-TEST(StorageCrash, ALiveWritersFileCanBeReadWhileItRuns) {
+// A running sweep's file between batches: the writer holds it open only
+// while it writes a batch, so plain (non-SWMR) HDF5 opens it, and
+// `collapse-sweep info` sees every batch written so far.
+TEST(StorageCrash, ALiveWritersFileOpensPlainlyBetweenBatches) {
     const SweepSpec spec = crash_spec();
     const Grid grid(spec);
     const std::string path = temporary_directory("live") + "/out.h5";
@@ -67,11 +69,10 @@ TEST(StorageCrash, ALiveWritersFileCanBeReadWhileItRuns) {
     if (child == 0) {
         auto writer = ResultWriter::create(path, spec, grid, test_provenance(), {}, false);
         write_in_batches(*writer, spec, shuffled_indices(grid.size(), 4), 50);
-        writer->write_batch(make_batch(spec, {}));
         ::close(ready[0]);
         char done = 1;
         (void)!::write(ready[1], &done, 1);
-        ::pause(); // keep the file open for writing until killed
+        ::pause(); // keep the writer alive until killed
         ::_exit(0);
     }
     ::close(ready[1]);
@@ -79,12 +80,16 @@ TEST(StorageCrash, ALiveWritersFileCanBeReadWhileItRuns) {
     ASSERT_EQ(::read(ready[0], &done, 1), 1);
     {
         const ResultReader live(path);
-        EXPECT_TRUE(live.opened_with_swmr());
+        EXPECT_FALSE(live.opened_with_swmr()); // a plain open succeeded
         std::int64_t finished = 0;
         for (std::int8_t s : live.status()) finished += s >= 0;
         EXPECT_EQ(finished, grid.size());
         EXPECT_EQ(check_finished_trajectories(live, spec), "");
     }
+    // The live writer still owns the file: resume and overwrite refuse it.
+    std::vector<std::int8_t> status;
+    EXPECT_THROW(ResultWriter::resume(path, spec, grid, test_provenance(), status), StorageError);
+    EXPECT_THROW(ResultWriter::create(path, spec, grid, test_provenance(), {}, true), StorageError);
     ::kill(child, SIGKILL);
     ::waitpid(child, nullptr, 0);
     ::close(ready[0]);
