@@ -1,11 +1,14 @@
-// ResultWriter::write_batch and write_seed_data: scattered trajectories go to
-// disk with one H5Dwrite per dataset per batch, through a union of
-// rectangular boxes built from the batch's runs of consecutive flat indices.
+// ResultWriter::write_batch and write_seed_data: scattered trajectories are
+// written with one H5Dwrite per dataset per batch, through a union of
+// rectangular boxes built from the batch's runs of consecutive flat indices,
+// into chunks staged in memory (staged_chunks.hpp); the write window then
+// stores the finished chunks.
 #include <algorithm>
 #include <limits>
 #include <numeric>
 
 #include "collapse/storage/flat_boxes.hpp"
+#include "staged_chunks.hpp"
 #include "writer_state.hpp"
 
 namespace collapse::storage {
@@ -13,23 +16,6 @@ namespace collapse::storage {
 using namespace detail;
 
 namespace {
-
-// The file-space selection of the items (trajectories or one seed) covered by
-// `boxes`, each extended over the dataset's trailing dimensions. A union of
-// hyperslabs is traversed in row-major order, i.e. increasing flat index.
-Handle select_items(hid_t dataset, const DatasetLayout& layout, const std::vector<GridBox>& boxes) {
-    Handle space = checked(H5Dget_space(dataset), H5Sclose, "cannot get the dataspace of " + layout.path());
-    const std::size_t rank = layout.shape.size();
-    std::vector<hsize_t> start(rank, 0), count(layout.shape.begin(), layout.shape.end());
-    check(H5Sselect_none(space.get()), "cannot reset a selection");
-    for (const GridBox& box : boxes) {
-        std::copy(box.start.begin(), box.start.end(), start.begin());
-        std::copy(box.count.begin(), box.count.end(), count.begin());
-        check(H5Sselect_hyperslab(space.get(), H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr),
-              "cannot select in " + layout.path());
-    }
-    return space;
-}
 
 void write_selection(hid_t dataset, const DatasetLayout& layout, hid_t file_space, hid_t memory_type,
                      const void* buffer, std::size_t elements) {
@@ -181,29 +167,31 @@ void ResultWriter::write_batch(const BatchOutput& batch) {
 
     const std::int64_t finished = std::count_if(batch.summary.begin(), batch.summary.end(),
                                                 [](const TrajectorySummary& s) { return static_cast<int>(s.status) >= 0; });
+    std::vector<const DatasetLayout*> layouts;
+    for (const DatasetLayout& layout : state.layout.datasets)
+        if (layout.gridded) layouts.push_back(&layout);
+    const auto write_values = [&](hid_t dataset, const DatasetLayout& layout, hid_t selection) {
+        if (layout.group != "results") write_gathered(dataset, layout, selection, *batch_array(batch, layout.path()), order);
+        else if (layout.type == ElementType::int64 || layout.type == ElementType::int8)
+            write_gathered(dataset, layout, selection, summary_integers(batch, layout.name), order);
+        else write_gathered(dataset, layout, selection, summary_reals(batch, layout.name), order);
+    };
+    // Compression happens here, outside the window, with the file closed.
+    std::vector<StagedChunk> chunks = stage_chunks(state.path, layouts, boxes, write_values);
+    std::vector<StagedChunk> status_chunks;
+    std::erase_if(chunks, [&](StagedChunk& chunk) {
+        if (chunk.layout->path() != "/results/status") return false;
+        status_chunks.push_back(std::move(chunk));
+        return true;
+    });
     write_in_window(*state_, [&] {
-        const DatasetLayout* status_layout = nullptr;
-        for (const DatasetLayout& layout : state.layout.datasets) {
-            if (!layout.gridded) continue;
-            if (layout.path() == "/results/status") {
-                status_layout = &layout;
-                continue;
-            }
-            const hid_t dataset = state.datasets.at(layout.path()).get();
-            Handle selection = select_items(dataset, layout, boxes);
-            if (layout.group != "results")
-                write_gathered(dataset, layout, selection.get(), *batch_array(batch, layout.path()), order);
-            else if (layout.type == ElementType::int64)
-                write_gathered(dataset, layout, selection.get(), summary_integers(batch, layout.name), order);
-            else write_gathered(dataset, layout, selection.get(), summary_reals(batch, layout.name), order);
-        }
+        const auto dataset_of = [&](const DatasetLayout& layout) { return state.datasets.at(layout.path()).get(); };
+        store_chunks(chunks, dataset_of);
         // Status last, after the data are on disk: a reader (or --resume) that
         // sees status >= 0 can trust the rest of the trajectory. Closing the
         // window flushes it.
         check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
-        const hid_t status = state.datasets.at("/results/status").get();
-        Handle selection = select_items(status, *status_layout, boxes);
-        write_gathered(status, *status_layout, selection.get(), summary_integers(batch, "status"), order);
+        store_chunks(status_chunks, dataset_of);
     });
     state_->safe_trajectories += finished;
 }
