@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 
 #include "collapse/storage/flat_boxes.hpp"
 #include "staged_chunks.hpp"
@@ -134,6 +135,7 @@ void require_size(const std::string& what, std::size_t actual, std::size_t expec
 void ResultWriter::write_batch(const BatchOutput& batch) {
     if (!state_ || state_->closed) throw StorageError("write_batch on a closed ResultWriter");
     QuietErrors quiet;
+    flush_seed_data(*state_);
     const State& state = *state_;
     const std::size_t count = batch.size();
     if (count == 0) return;
@@ -196,39 +198,78 @@ void ResultWriter::write_batch(const BatchOutput& batch) {
     state_->safe_trajectories += finished;
 }
 
+namespace detail {
+
+// Writes the seeds collected by write_seed_data, as write_batch writes a
+// batch: chunks staged outside the window, stored inside it.
+void flush_seed_data(ResultWriter::State& state) {
+    if (state.pending_seeds.empty()) return;
+    std::vector<SeedData> seeds = std::move(state.pending_seeds);
+    state.pending_seeds.clear();
+    std::vector<std::size_t> order(seeds.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return seeds[a].seed_index < seeds[b].seed_index; });
+    std::vector<std::int64_t> sorted;
+    for (std::size_t k : order) sorted.push_back(seeds[k].seed_index);
+    std::vector<GridBox> boxes;
+    for (const auto& [begin, end] : consecutive_runs(sorted))
+        for (GridBox& box : flat_range_boxes({state.spec.seeds}, begin, end)) boxes.push_back(std::move(box));
+    std::vector<const DatasetLayout*> layouts;
+    for (const DatasetLayout& layout : state.layout.datasets)
+        if (!layout.gridded) layouts.push_back(&layout);
+    const auto write_values = [&](hid_t dataset, const DatasetLayout& layout, hid_t selection) {
+        const auto write = [&](auto member) {
+            std::remove_cvref_t<decltype(seeds.front().*member)> all;
+            for (const SeedData& seed : seeds) all.insert(all.end(), (seed.*member).begin(), (seed.*member).end());
+            write_gathered(dataset, layout, selection, all, order);
+        };
+        const std::string path = layout.path();
+        if (path == "/initial/label_embeddings") write(&SeedData::initial_label_embeddings);
+        else if (path == "/initial/sample_embeddings") write(&SeedData::initial_sample_embeddings);
+        else if (path == "/initial/encoder") write(&SeedData::encoder);
+        else if (path == "/initial/inputs") write(&SeedData::inputs);
+        else if (path == "/initial/teacher") write(&SeedData::teacher);
+        else if (path == "/graph/primary_label") write(&SeedData::primary_label);
+        else if (path == "/graph/second_label") write(&SeedData::second_label);
+        else if (path == "/graph/frustration_order") write(&SeedData::frustration_order);
+        else throw StorageError("no seed data for " + path);
+    };
+    const std::vector<StagedChunk> chunks = stage_chunks(state.path, layouts, boxes, write_values);
+    write_in_window(state, [&] {
+        store_chunks(chunks, [&](const DatasetLayout& layout) { return state.datasets.at(layout.path()).get(); });
+        pause_for_tests("SEED_DATA");
+    });
+}
+
+} // namespace detail
+
 void ResultWriter::write_seed_data(const SeedData& seed) {
     if (!state_ || state_->closed) throw StorageError("write_seed_data on a closed ResultWriter");
-    const State& state = *state_;
+    State& state = *state_;
     if (!state.spec.output.save_initial) throw StorageError("write_seed_data without output.save_initial");
     if (seed.seed_index < 0 || seed.seed_index >= state.spec.seeds)
         throw StorageError("seed index " + std::to_string(seed.seed_index) + " outside [0, " +
                            std::to_string(state.spec.seeds) + ")");
+    for (const DatasetLayout& layout : state.layout.datasets) {
+        if (layout.gridded) continue;
+        const std::string path = layout.path();
+        const std::size_t size = path == "/initial/label_embeddings"    ? seed.initial_label_embeddings.size()
+                                 : path == "/initial/sample_embeddings" ? seed.initial_sample_embeddings.size()
+                                 : path == "/initial/encoder"           ? seed.encoder.size()
+                                 : path == "/initial/inputs"            ? seed.inputs.size()
+                                 : path == "/initial/teacher"           ? seed.teacher.size()
+                                 : path == "/graph/primary_label"       ? seed.primary_label.size()
+                                 : path == "/graph/second_label"        ? seed.second_label.size()
+                                 : path == "/graph/frustration_order"   ? seed.frustration_order.size()
+                                                                        : 0;
+        require_size("seed " + path, size, static_cast<std::size_t>(layout.per_item));
+    }
     QuietErrors quiet;
-    const std::vector<GridBox> boxes{GridBox{{seed.seed_index}, {1}}};
-    const std::vector<std::size_t> first{0};
-    const bool last_seed = seed.seed_index == state.spec.seeds - 1;
-    write_in_window(*state_, [&] {
-        for (const DatasetLayout& layout : state.layout.datasets) {
-            if (layout.gridded) continue;
-            const hid_t dataset = state.datasets.at(layout.path()).get();
-            auto write = [&](const auto& source) {
-                require_size("seed " + layout.path(), source.size(), static_cast<std::size_t>(layout.per_item));
-                Handle selection = select_items(dataset, layout, boxes);
-                write_gathered(dataset, layout, selection.get(), source, first);
-            };
-            const std::string path = layout.path();
-            if (path == "/initial/label_embeddings") write(seed.initial_label_embeddings);
-            else if (path == "/initial/sample_embeddings") write(seed.initial_sample_embeddings);
-            else if (path == "/initial/encoder") write(seed.encoder);
-            else if (path == "/initial/inputs") write(seed.inputs);
-            else if (path == "/initial/teacher") write(seed.teacher);
-            else if (path == "/graph/primary_label") write(seed.primary_label);
-            else if (path == "/graph/second_label") write(seed.second_label);
-            else if (path == "/graph/frustration_order") write(seed.frustration_order);
-            else throw StorageError("no seed data for " + path);
-        }
-        pause_for_tests("SEED_DATA");
-    }, /*keep_open=*/!last_seed);
+    // Seeds are collected and written a chunk's worth at a time (per-seed
+    // datasets hold at most 16 seeds per chunk), and after the last seed.
+    state.pending_seeds.push_back(seed);
+    if (state.pending_seeds.size() >= 16 || seed.seed_index == state.spec.seeds - 1) flush_seed_data(state);
 }
 
 } // namespace collapse::storage

@@ -63,6 +63,19 @@ bool FileLock::names_locked_file(const std::string& path) const {
     return locked.st_dev == named.st_dev && locked.st_ino == named.st_ino;
 }
 
+bool is_being_written(const std::string& path) {
+    const int descriptor = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (descriptor < 0) return false;
+    struct flock region {};
+    region.l_type = F_WRLCK;
+    region.l_whence = SEEK_SET;
+    region.l_start = static_cast<off_t>(1) << 62;
+    region.l_len = 1;
+    const bool locked = ::fcntl(descriptor, F_OFD_GETLK, &region) == 0 && region.l_type != F_UNLCK;
+    ::close(descriptor);
+    return locked;
+}
+
 void pause_for_tests(const char* point) {
     const char* seconds = std::getenv((std::string("COLLAPSE_TEST_PAUSE_") + point).c_str());
     if (seconds != nullptr) std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(seconds)));

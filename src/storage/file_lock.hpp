@@ -32,6 +32,10 @@ private:
     int descriptor_ = -1;
 };
 
+// Whether a live process holds the writer lock on `path` (without taking it,
+// and without needing write permission).
+bool is_being_written(const std::string& path);
+
 // Renames the complete file `temporary` (whose lock the caller holds) to
 // `path`. Without `overwrite` the rename refuses an existing `path`. With it,
 // an existing `path` is locked first and stays locked across the rename, so

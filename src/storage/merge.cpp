@@ -231,6 +231,8 @@ MergeReport merge_shards(const std::string& out_path, const std::vector<std::str
     std::vector<std::vector<double>> axis_values;
     std::vector<std::int64_t> grid_shape;
     for (const std::string& path : shard_paths) {
+        if (is_being_written(path))
+            throw StorageError(path + " is being written by another process; merge it once that run has ended");
         const ResultReader shard(path);
         if (shard.opened_with_swmr())
             throw StorageError(path + " was not closed cleanly (its writer was killed or is still running); finish "

@@ -399,6 +399,7 @@ std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, cons
 void ResultWriter::close() {
     if (!state_ || state_->closed) return;
     QuietErrors quiet;
+    if (!state_->failed) flush_seed_data(*state_);
     state_->closed = true;
     state_->datasets.clear();
     const bool closed_cleanly = !state_->file || state_->file.reset(); // H5Fclose flushes and clears the flags

@@ -23,6 +23,7 @@ struct ResultWriter::State {
     detail::Handle file;               // open only inside a write window
     std::map<std::string, detail::Handle> datasets; // by path, e.g. "/results/status"; inside a window
     std::int64_t safe_trajectories = 0; // status >= 0 in the file, within shard
+    std::vector<SeedData> pending_seeds; // collected by write_seed_data, not yet written
     bool failed = false;                // a write failed: no more writes
     bool closed = false;
 };
@@ -45,6 +46,9 @@ Handle writer_access();
 // trajectories are safe; running out of space becomes OutOfSpaceError.
 void write_in_window(ResultWriter::State& state, const std::function<void()>& write, bool keep_open = false);
 void close_window(ResultWriter::State& state);
+
+// Writes the seeds write_seed_data collected (batch_writes.cpp).
+void flush_seed_data(ResultWriter::State& state);
 
 // Writes every root attribute, group, dimension scale and (empty, fill-valued)
 // dataset of `layout` into a freshly created file, and attaches the scales.

@@ -88,8 +88,8 @@ public:
 
     // /initial per-seed arrays and /graph for one seed. Only valid with
     // output.save_initial; idempotent, so a resumed run may simply write every
-    // seed again. The write window stays open from one seed to the next and
-    // closes after the last seed (or at the next batch, or close()).
+    // seed again. Seeds are collected and written 16 at a time, after the
+    // last seed, and before the next batch or close().
     void write_seed_data(const SeedData& seed);
 
     // One batch of finished trajectories (any order, any flat indices inside
