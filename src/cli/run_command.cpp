@@ -140,12 +140,15 @@ int run_single_process(const RunOptions& options) {
                                                    pending.add_not_run(first, block);
                                                });
     } else {
+        // The per-seed arrays go into the file before it appears under its name.
         writer = storage::ResultWriter::create(output, spec, grid, provenance,
                                                storage::ShardRange{shard.index, shard.count, range.begin, range.end},
-                                               options.overwrite);
+                                               options.overwrite,
+                                               [&](std::int64_t seed) { return make_seed_data(spec, seed); });
     }
-    // Per-seed arrays are a pure function of the seed; rewriting them on resume is harmless.
-    if (spec.output.save_initial)
+    // Per-seed arrays are a pure function of the seed: a resumed file gets
+    // them again, in case a writer older than create's `seeds` left them unfinished.
+    if (spec.output.save_initial && options.resume)
         for (std::int64_t seed = 0; seed < spec.seeds; ++seed) {
             if (stop_requested) return interrupted(writer.get());
             writer->write_seed_data(make_seed_data(spec, seed));

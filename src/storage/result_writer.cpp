@@ -146,7 +146,8 @@ ResultWriter::~ResultWriter() {
 }
 
 std::unique_ptr<ResultWriter> ResultWriter::create(const std::string& path, const SweepSpec& spec, const Grid& grid,
-                                                   const Provenance& provenance, ShardRange shard, bool overwrite) {
+                                                   const Provenance& provenance, ShardRange shard, bool overwrite,
+                                                   const SeedSource& seeds) {
     QuietErrors quiet;
     auto state = std::make_unique<State>();
     state->path = path;
@@ -174,6 +175,15 @@ std::unique_ptr<ResultWriter> ResultWriter::create(const std::string& path, cons
                               "cannot create " + path);
         build_file_structure(file.get(), spec, state->layout, provenance, state->shard);
         if (!file.reset()) fail("cannot create " + path + ": closing it failed");
+        if (seeds && spec.output.save_initial) {
+            // Written into the temporary file, through the usual path.
+            state->path = temporary;
+            ResultWriter filling(std::move(state));
+            for (std::int64_t seed = 0; seed < spec.seeds; ++seed) filling.write_seed_data(seeds(seed));
+            flush_seed_data(*filling.state_);
+            state = std::move(filling.state_);
+            state->path = path;
+        }
         publish_file(temporary, path, overwrite);
     } catch (const StorageError& error) {
         std::filesystem::remove(temporary, ignored);

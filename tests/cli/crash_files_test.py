@@ -260,7 +260,8 @@ class CrashFilesTest(unittest.TestCase):
     def test_signal_during_set_up_exits_3_with_a_readable_file(self):
         out = self.path('setup.h5')
         process = start(*self.run_args(out), env={'COLLAPSE_TEST_PAUSE_SEED_DATA': '0.3'}, stderr=subprocess.PIPE)
-        self.assertTrue(wait_for(lambda: os.path.exists(out)))
+        # While the file is still being built (the per-seed arrays go in before it is renamed into place).
+        self.assertTrue(wait_for(lambda: any('.creating-' in name for name in os.listdir(self.dir.name))))
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
         self.assertEqual(process.returncode, 3, err)

@@ -54,10 +54,16 @@ void skip_hdf5_cleanup_at_exit();
 
 class ResultWriter {
 public:
+    // The per-seed arrays of one seed (output.save_initial).
+    using SeedSource = std::function<SeedData(std::int64_t seed_index)>;
+
     // Creates `path`. Throws StorageError if it exists and !overwrite, or if
-    // another process is writing it.
+    // another process is writing it. With `seeds` (and output.save_initial)
+    // every seed's /initial and /graph arrays are written before the file is
+    // renamed into place, so they never need a write window of their own.
     static std::unique_ptr<ResultWriter> create(const std::string& path, const SweepSpec& spec, const Grid& grid,
-                                                const Provenance& provenance, ShardRange shard, bool overwrite);
+                                                const Provenance& provenance, ShardRange shard, bool overwrite,
+                                                const SeedSource& seeds = {});
 
     // Re-opens `path` for --resume, also when its writer was killed. Throws
     // StorageError if the stored spec (text + overrides) differs from `spec`,
