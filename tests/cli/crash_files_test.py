@@ -112,8 +112,8 @@ class CrashFilesTest(unittest.TestCase):
             self.reference_seconds = time.monotonic() - started
         return out
 
-    def run_args(self, out, *extra):
-        return ('run', self.spec, '-o', out, '--threads', '1', '--batch-size', '8', '--quiet', *extra)
+    def run_args(self, out, *extra, batch=8):
+        return ('run', self.spec, '-o', out, '--threads', '1', '--batch-size', str(batch), '--quiet', *extra)
 
     # Item 1: every reader opens the file after a SIGKILL at a random moment.
     def test_random_kills_leave_files_every_reader_opens(self):
@@ -123,7 +123,8 @@ class CrashFilesTest(unittest.TestCase):
         trials, plain, xarray_ok, dump_ok, partial = 40, 0, 0, 0, 0
         for trial in range(trials):
             out = self.path(f'killed{trial}.h5')
-            process = start(*self.run_args(out))
+            # Batches of 64, the CPU default for one thread: 3 windows per run.
+            process = start(*self.run_args(out, batch=64))
             self.assertTrue(wait_for(lambda: os.path.exists(out)), 'the run never created its file')
             time.sleep(rng.uniform(0.0, 0.9 * self.reference_seconds))
             process.kill()
