@@ -1,9 +1,11 @@
 // collapse-sweep: parse the command line with CLI11 and dispatch.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <iostream>
 
 #include "collapse/storage/error.hpp"
+#include "collapse/storage/result_writer.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "collapse/version.hpp"
 #include "commands.hpp"
@@ -25,6 +27,13 @@ std::string quoted_command_line(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     using namespace collapse::cli;
+    collapse::storage::skip_hdf5_cleanup_at_exit();
+    // A closed pipe (`run ... | head`) must not kill a sweep: writes to it
+    // fail with EPIPE instead and the progress display stops. A file-size
+    // limit (ulimit -f) must fail the write, not kill the process, so the
+    // writer can say what is safe in the file.
+    std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGXFSZ, SIG_IGN);
     CLI::App app{"collapse-sweep: GPU-accelerated phase diagrams of representation collapse", "collapse-sweep"};
     app.set_version_flag("--version", std::string("collapse-sweep ") + collapse::tool_version + " (" + collapse::git_sha + ")");
     app.require_subcommand(1);

@@ -111,12 +111,13 @@ RankSetup set_up_rank(const RunOptions& options, const mpi::Session& session, co
     setup.backend = share_twins(std::move(setup.backend));
     const storage::Provenance provenance{options.command_line, setup.backend->name(), setup.backend->device_name()};
     if (options.resume) {
-        setup.writer = storage::ResultWriter::resume(path, spec, grid, provenance, setup.status);
-        const storage::ShardRange owned = setup.writer->shard();
+        // Every refusal before anything is written (the file stays byte-identical).
+        const storage::ShardRange owned = storage::ResultWriter::check_resumable(path, spec, grid);
         if (owned.count != ranks || owned.index != rank || owned.begin != 0 || owned.end != grid.size())
             throw UsageError(who + path + " is not rank " + std::to_string(rank) + " of a " + std::to_string(ranks) +
                              "-rank run (it holds shard " + std::to_string(owned.index) + "/" +
                              std::to_string(owned.count) + "); resume with the same mpirun -n");
+        setup.writer = storage::ResultWriter::resume(path, spec, grid, provenance, setup.status);
     } else {
         setup.writer = storage::ResultWriter::create(path, spec, grid, provenance,
                                                      storage::ShardRange{rank, ranks, 0, grid.size()}, options.overwrite);

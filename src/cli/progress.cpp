@@ -35,7 +35,13 @@ void ProgressDisplay::update(const SweepProgress& progress) {
                  duration_text(remaining).c_str(), static_cast<long long>(progress.status_counts[0]),
                  static_cast<long long>(progress.status_counts[1]), static_cast<long long>(progress.status_counts[2]),
                  terminal_ ? "\033[K" : "\n");
-    std::fflush(stream_);
+    stop_if_unwritable();
+}
+
+// A closed pipe or a vanished terminal must not end the sweep (SIGPIPE is
+// ignored, docs/cli.md): the first failed write turns the display off.
+void ProgressDisplay::stop_if_unwritable() {
+    if (std::fflush(stream_) != 0 || std::ferror(stream_)) quiet_ = true;
 }
 
 void ProgressDisplay::finish(const SweepProgress& progress, bool interrupted) {
@@ -45,6 +51,7 @@ void ProgressDisplay::finish(const SweepProgress& progress, bool interrupted) {
     std::fprintf(stream_, "%s: %lld of %lld trajectories in %s\n", interrupted ? "interrupted" : "done",
                  static_cast<long long>(progress.trajectories_done), static_cast<long long>(progress.trajectories_total),
                  duration_text(elapsed).c_str());
+    stop_if_unwritable();
 }
 
 } // namespace collapse::cli

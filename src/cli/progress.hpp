@@ -16,6 +16,7 @@ public:
     void finish(const SweepProgress& progress, bool interrupted);
 
 private:
+    void stop_if_unwritable();
     std::FILE* stream_;
     bool quiet_, terminal_;
     std::chrono::steady_clock::time_point start_;

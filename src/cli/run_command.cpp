@@ -27,6 +27,38 @@ extern "C" void request_stop(int signal_number) {
     std::signal(signal_number, SIG_DFL);
 }
 
+constexpr int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+// Installed before anything is written, so a signal during set-up (creating
+// the file, the --resume open, the per-seed arrays) also ends in exit 3 and
+// a readable file rather than in the default action.
+struct StopSignals {
+    StopSignals() {
+        stop_requested = false;
+        for (int number : stop_signals) std::signal(number, request_stop);
+    }
+    ~StopSignals() {
+        for (int number : stop_signals) std::signal(number, SIG_DFL);
+    }
+};
+
+std::string shell_quoted(const std::string& word) {
+    if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                "_-+=./,:@%") == std::string::npos)
+        return word;
+    std::string quoted = "'";
+    for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
+// The command that continues this run: the same spec, output and overrides
+// (the file's spec hash covers them, so leaving one out would be refused).
+std::string resume_command(const RunOptions& options, const std::string& output) {
+    std::string command = "collapse-sweep run " + shell_quoted(options.spec_path) + " -o " + shell_quoted(output);
+    for (const std::string& override_text : options.overrides) command += " --set " + shell_quoted(override_text);
+    return command + " --resume";
+}
+
 std::string default_output_path(const std::string& spec_path, const std::string& shard) {
     std::string stem = std::filesystem::path(spec_path).stem().string();
     if (!shard.empty()) {
@@ -47,6 +79,7 @@ int run_command(const RunOptions& options) {
 }
 
 int run_single_process(const RunOptions& options) {
+    const StopSignals signals;
     if (options.resume && options.overwrite) throw UsageError("--resume and --overwrite contradict each other");
     const SweepSpec spec = parse_sweep_spec_file(options.spec_path, options.overrides);
     const Grid grid(spec);
@@ -72,6 +105,17 @@ int run_single_process(const RunOptions& options) {
     }
     if (!note.empty() && !options.quiet) std::cerr << "note: " << note << '\n';
 
+    const auto interrupted = [&](storage::ResultWriter* writer) {
+        if (writer != nullptr) writer->close();
+        if (!options.quiet) {
+            std::cerr << "stopped by signal";
+            if (writer != nullptr) std::cerr << "; continue with: " << resume_command(options, output);
+            std::cerr << '\n';
+        }
+        return exit_interrupted;
+    };
+    if (stop_requested) return interrupted(nullptr);
+
     Backend* const backend = backends.front().get();
     std::string device_name = backend->device_name();
     if (!options.devices.empty()) device_name += " (--devices " + options.devices + ")";
@@ -83,24 +127,33 @@ int run_single_process(const RunOptions& options) {
     PendingSet pending({range});
     std::unique_ptr<storage::ResultWriter> writer;
     if (options.resume) {
+        // Every refusal before anything is written: a refused --resume leaves
+        // the file byte-identical.
+        const storage::ShardRange owned = storage::ResultWriter::check_resumable(output, spec, grid);
+        // The file knows which shard it is; --shard, if given, must agree.
+        if (!options.shard.empty() && (owned.index != shard.index || owned.count != shard.count))
+            throw UsageError("--resume: " + output + " is shard " + std::to_string(owned.index) + "/" +
+                             std::to_string(owned.count) + ", not " + options.shard + "; nothing was written");
         pending = PendingSet();
         writer = storage::ResultWriter::resume(output, spec, grid, provenance,
                                                [&](std::int64_t first, std::span<const std::int8_t> block) {
                                                    pending.add_not_run(first, block);
                                                });
-        // The file knows which shard it is; --shard, if given, must agree.
-        const storage::ShardRange owned = writer->shard();
-        if (!options.shard.empty() && (owned.index != shard.index || owned.count != shard.count))
-            throw UsageError("--resume: " + output + " is shard " + std::to_string(owned.index) + "/" +
-                             std::to_string(owned.count) + ", not " + options.shard);
     } else {
+        // The per-seed arrays go into the file before it appears under its name.
         writer = storage::ResultWriter::create(output, spec, grid, provenance,
                                                storage::ShardRange{shard.index, shard.count, range.begin, range.end},
-                                               options.overwrite);
+                                               options.overwrite,
+                                               [&](std::int64_t seed) { return make_seed_data(spec, seed); });
     }
-    // Per-seed arrays are a pure function of the seed; rewriting them on resume is harmless.
-    if (spec.output.save_initial)
-        for (std::int64_t seed = 0; seed < spec.seeds; ++seed) writer->write_seed_data(make_seed_data(spec, seed));
+    // Per-seed arrays are a pure function of the seed: a resumed file gets
+    // them again, in case a writer older than create's `seeds` left them unfinished.
+    if (spec.output.save_initial && options.resume)
+        for (std::int64_t seed = 0; seed < spec.seeds; ++seed) {
+            if (stop_requested) return interrupted(writer.get());
+            writer->write_seed_data(make_seed_data(spec, seed));
+        }
+    if (stop_requested) return interrupted(writer.get());
 
     const std::int64_t batch_size = options.batch_size > 0 ? options.batch_size : backend->default_batch_size(spec);
     if (!options.quiet)
@@ -108,9 +161,6 @@ int run_single_process(const RunOptions& options) {
                   << backend->name() << " [" << device_name << "], batches of " << batch_size << " -> "
                   << output << '\n';
 
-    stop_requested = false;
-    std::signal(SIGINT, request_stop);
-    std::signal(SIGTERM, request_stop);
     ProgressDisplay display(stderr, options.quiet);
     const auto write = [&](const BatchOutput& batch) { writer->write_batch(batch); };
     SweepReport report;
@@ -132,16 +182,10 @@ int run_single_process(const RunOptions& options) {
         report.progress.trajectories_total = total;
     }
     writer->close();
-    std::signal(SIGINT, SIG_DFL);
-    std::signal(SIGTERM, SIG_DFL);
     display.finish(report.progress, report.interrupted);
     if (const std::string shared = twin_sharing_summary(backends); !shared.empty() && !options.quiet)
         std::cerr << "collapse-sweep: " << shared << '\n';
-    if (report.interrupted) {
-        if (!options.quiet) std::cerr << "stopped by signal; continue with: collapse-sweep run " << options.spec_path
-                                      << " -o " << output << " --resume\n";
-        return exit_interrupted;
-    }
+    if (report.interrupted) return interrupted(writer.get());
     return exit_ok;
 }
 

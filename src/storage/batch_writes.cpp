@@ -1,11 +1,15 @@
-// ResultWriter::write_batch and write_seed_data: scattered trajectories go to
-// disk with one H5Dwrite per dataset per batch, through a union of
-// rectangular boxes built from the batch's runs of consecutive flat indices.
+// ResultWriter::write_batch and write_seed_data: scattered trajectories are
+// written with one H5Dwrite per dataset per batch, through a union of
+// rectangular boxes built from the batch's runs of consecutive flat indices,
+// into chunks staged in memory (staged_chunks.hpp); the write window then
+// stores the finished chunks.
 #include <algorithm>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 
 #include "collapse/storage/flat_boxes.hpp"
+#include "staged_chunks.hpp"
 #include "writer_state.hpp"
 
 namespace collapse::storage {
@@ -13,23 +17,6 @@ namespace collapse::storage {
 using namespace detail;
 
 namespace {
-
-// The file-space selection of the items (trajectories or one seed) covered by
-// `boxes`, each extended over the dataset's trailing dimensions. A union of
-// hyperslabs is traversed in row-major order, i.e. increasing flat index.
-Handle select_items(hid_t dataset, const DatasetLayout& layout, const std::vector<GridBox>& boxes) {
-    Handle space = checked(H5Dget_space(dataset), H5Sclose, "cannot get the dataspace of " + layout.path());
-    const std::size_t rank = layout.shape.size();
-    std::vector<hsize_t> start(rank, 0), count(layout.shape.begin(), layout.shape.end());
-    check(H5Sselect_none(space.get()), "cannot reset a selection");
-    for (const GridBox& box : boxes) {
-        std::copy(box.start.begin(), box.start.end(), start.begin());
-        std::copy(box.count.begin(), box.count.end(), count.begin());
-        check(H5Sselect_hyperslab(space.get(), H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr),
-              "cannot select in " + layout.path());
-    }
-    return space;
-}
 
 void write_selection(hid_t dataset, const DatasetLayout& layout, hid_t file_space, hid_t memory_type,
                      const void* buffer, std::size_t elements) {
@@ -153,6 +140,7 @@ void require_size(const std::string& what, std::size_t actual, std::size_t expec
 void ResultWriter::write_batch(const BatchOutput& batch) {
     if (!state_ || state_->closed) throw StorageError("write_batch on a closed ResultWriter");
     QuietErrors quiet;
+    flush_seed_data(*state_);
     const State& state = *state_;
     const std::size_t count = batch.size();
     if (count == 0) return;
@@ -192,59 +180,109 @@ void ResultWriter::write_batch(const BatchOutput& batch) {
         if (layout.gridded && layout.group != "results")
             require_size(layout.path(), array_of(layout.path())->size(), count * static_cast<std::size_t>(layout.per_item));
 
-    const DatasetLayout* status_layout = nullptr;
-    for (const DatasetLayout& layout : state.layout.datasets) {
-        if (!layout.gridded) continue;
-        if (layout.path() == "/results/status") {
-            status_layout = &layout;
-            continue;
-        }
-        const hid_t dataset = state.datasets.at(layout.path()).get();
-        Handle selection = select_items(dataset, layout, boxes);
-        if (layout.group != "results") write_gathered(dataset, layout, selection.get(), *array_of(layout.path()), order);
-        else if (layout.type == ElementType::int64)
-            write_gathered(dataset, layout, selection.get(), summary_integers(batch, layout.name), order);
-        else write_gathered(dataset, layout, selection.get(), summary_reals(batch, layout.name), order);
-    }
-    // Status last, after the data are on disk: a reader (or --resume) that
-    // sees status >= 0 can trust the rest of the trajectory.
-    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
-    const hid_t status = state.datasets.at("/results/status").get();
-    Handle selection = select_items(status, *status_layout, boxes);
-    write_gathered(status, *status_layout, selection.get(), summary_integers(batch, "status"), order);
-    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+    const std::int64_t finished = std::count_if(batch.summary.begin(), batch.summary.end(),
+                                                [](const TrajectorySummary& s) { return static_cast<int>(s.status) >= 0; });
+    std::vector<const DatasetLayout*> layouts;
+    for (const DatasetLayout& layout : state.layout.datasets)
+        if (layout.gridded) layouts.push_back(&layout);
+    const auto write_values = [&](hid_t dataset, const DatasetLayout& layout, hid_t selection) {
+        if (layout.group != "results") write_gathered(dataset, layout, selection, *array_of(layout.path()), order);
+        else if (layout.type == ElementType::int64 || layout.type == ElementType::int8)
+            write_gathered(dataset, layout, selection, summary_integers(batch, layout.name), order);
+        else write_gathered(dataset, layout, selection, summary_reals(batch, layout.name), order);
+    };
+    // Compression happens here, outside the window, with the file closed.
+    std::vector<StagedChunk> chunks = stage_chunks(state.path, layouts, boxes, write_values);
+    std::vector<StagedChunk> status_chunks;
+    std::erase_if(chunks, [&](StagedChunk& chunk) {
+        if (chunk.layout->path() != "/results/status") return false;
+        status_chunks.push_back(std::move(chunk));
+        return true;
+    });
+    write_in_window(*state_, [&] {
+        const auto dataset_of = [&](const DatasetLayout& layout) { return state.datasets.at(layout.path()).get(); };
+        store_chunks(chunks, dataset_of);
+        // Status last, after the data are on disk: a reader (or --resume) that
+        // sees status >= 0 can trust the rest of the trajectory. Closing the
+        // window flushes it.
+        check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+        store_chunks(status_chunks, dataset_of);
+    });
+    state_->safe_trajectories += finished;
 }
+
+namespace detail {
+
+// Writes the seeds collected by write_seed_data, as write_batch writes a
+// batch: chunks staged outside the window, stored inside it.
+void flush_seed_data(ResultWriter::State& state) {
+    if (state.pending_seeds.empty()) return;
+    std::vector<SeedData> seeds = std::move(state.pending_seeds);
+    state.pending_seeds.clear();
+    std::vector<std::size_t> order(seeds.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return seeds[a].seed_index < seeds[b].seed_index; });
+    std::vector<std::int64_t> sorted;
+    for (std::size_t k : order) sorted.push_back(seeds[k].seed_index);
+    std::vector<GridBox> boxes;
+    for (const auto& [begin, end] : consecutive_runs(sorted))
+        for (GridBox& box : flat_range_boxes({state.spec.seeds}, begin, end)) boxes.push_back(std::move(box));
+    std::vector<const DatasetLayout*> layouts;
+    for (const DatasetLayout& layout : state.layout.datasets)
+        if (!layout.gridded) layouts.push_back(&layout);
+    const auto write_values = [&](hid_t dataset, const DatasetLayout& layout, hid_t selection) {
+        const auto write = [&](auto member) {
+            std::remove_cvref_t<decltype(seeds.front().*member)> all;
+            for (const SeedData& seed : seeds) all.insert(all.end(), (seed.*member).begin(), (seed.*member).end());
+            write_gathered(dataset, layout, selection, all, order);
+        };
+        const std::string path = layout.path();
+        if (path == "/initial/label_embeddings") write(&SeedData::initial_label_embeddings);
+        else if (path == "/initial/sample_embeddings") write(&SeedData::initial_sample_embeddings);
+        else if (path == "/initial/encoder") write(&SeedData::encoder);
+        else if (path == "/initial/inputs") write(&SeedData::inputs);
+        else if (path == "/initial/teacher") write(&SeedData::teacher);
+        else if (path == "/graph/primary_label") write(&SeedData::primary_label);
+        else if (path == "/graph/second_label") write(&SeedData::second_label);
+        else if (path == "/graph/frustration_order") write(&SeedData::frustration_order);
+        else throw StorageError("no seed data for " + path);
+    };
+    const std::vector<StagedChunk> chunks = stage_chunks(state.path, layouts, boxes, write_values);
+    write_in_window(state, [&] {
+        store_chunks(chunks, [&](const DatasetLayout& layout) { return state.datasets.at(layout.path()).get(); });
+        pause_for_tests("SEED_DATA");
+    });
+}
+
+} // namespace detail
 
 void ResultWriter::write_seed_data(const SeedData& seed) {
     if (!state_ || state_->closed) throw StorageError("write_seed_data on a closed ResultWriter");
-    const State& state = *state_;
+    State& state = *state_;
     if (!state.spec.output.save_initial) throw StorageError("write_seed_data without output.save_initial");
     if (seed.seed_index < 0 || seed.seed_index >= state.spec.seeds)
         throw StorageError("seed index " + std::to_string(seed.seed_index) + " outside [0, " +
                            std::to_string(state.spec.seeds) + ")");
-    QuietErrors quiet;
-    const std::vector<GridBox> boxes{GridBox{{seed.seed_index}, {1}}};
-    const std::vector<std::size_t> first{0};
     for (const DatasetLayout& layout : state.layout.datasets) {
         if (layout.gridded) continue;
-        const hid_t dataset = state.datasets.at(layout.path()).get();
-        auto write = [&](const auto& source) {
-            require_size("seed " + layout.path(), source.size(), static_cast<std::size_t>(layout.per_item));
-            Handle selection = select_items(dataset, layout, boxes);
-            write_gathered(dataset, layout, selection.get(), source, first);
-        };
         const std::string path = layout.path();
-        if (path == "/initial/label_embeddings") write(seed.initial_label_embeddings);
-        else if (path == "/initial/sample_embeddings") write(seed.initial_sample_embeddings);
-        else if (path == "/initial/encoder") write(seed.encoder);
-        else if (path == "/initial/inputs") write(seed.inputs);
-        else if (path == "/initial/teacher") write(seed.teacher);
-        else if (path == "/graph/primary_label") write(seed.primary_label);
-        else if (path == "/graph/second_label") write(seed.second_label);
-        else if (path == "/graph/frustration_order") write(seed.frustration_order);
-        else throw StorageError("no seed data for " + path);
+        const std::size_t size = path == "/initial/label_embeddings"    ? seed.initial_label_embeddings.size()
+                                 : path == "/initial/sample_embeddings" ? seed.initial_sample_embeddings.size()
+                                 : path == "/initial/encoder"           ? seed.encoder.size()
+                                 : path == "/initial/inputs"            ? seed.inputs.size()
+                                 : path == "/initial/teacher"           ? seed.teacher.size()
+                                 : path == "/graph/primary_label"       ? seed.primary_label.size()
+                                 : path == "/graph/second_label"        ? seed.second_label.size()
+                                 : path == "/graph/frustration_order"   ? seed.frustration_order.size()
+                                                                        : 0;
+        require_size("seed " + path, size, static_cast<std::size_t>(layout.per_item));
     }
-    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
+    QuietErrors quiet;
+    // Seeds are collected and written a chunk's worth at a time (per-seed
+    // datasets hold at most 16 seeds per chunk), and after the last seed.
+    state.pending_seeds.push_back(seed);
+    if (state.pending_seeds.size() >= 16 || seed.seed_index == state.spec.seeds - 1) flush_seed_data(state);
 }
 
 } // namespace collapse::storage

@@ -42,6 +42,11 @@ std::string take_error_stack() {
 
 void fail(const std::string& what) {
     const std::string stack = take_error_stack();
+    // HDF5's own file lock (flock) refuses a file another process has open;
+    // its error stack only says "errno = 11". Say it in words first.
+    if (stack.find("unable to lock file") != std::string::npos)
+        throw StorageError(what + ": another process has the file open (HDF5 file locking; close it there, or see "
+                                  "HDF5_USE_FILE_LOCKING in docs/format.md) (HDF5: " + stack + ")");
     throw StorageError(stack.empty() ? what : what + " (HDF5: " + stack + ")");
 }
 

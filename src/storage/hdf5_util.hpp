@@ -34,6 +34,9 @@ public:
     ~Handle() { reset(); }
 
     hid_t get() const { return id_; }
+    // Forgets the id without closing it: HDF5 keeps the object open and
+    // never flushes it (used after a failed write, see write_in_window).
+    void abandon() { id_ = H5I_INVALID_HID; }
     explicit operator bool() const { return id_ >= 0; }
     // Closes now; returns false if HDF5 reported an error while closing.
     bool reset() {

@@ -2,7 +2,12 @@
 
 #include <hdf5_hl.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -10,6 +15,7 @@
 #include "collapse/storage/format.hpp"
 #include "collapse/storage/result_reader.hpp"
 #include "collapse/storage/status_ownership.hpp"
+#include "file_lock.hpp"
 #include "hdf5_util.hpp"
 #include "layout.hpp"
 
@@ -117,8 +123,10 @@ Handle copy_scale(hid_t source, hid_t target_group, const std::string& name) {
     std::vector<unsigned char> values(std::max<std::size_t>(1, points) * H5Tget_size(memory_type.get()));
     if (points > 0)
         check(H5Dread(source, memory_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "cannot read " + name);
+    // The source's creation list: a counting scale stays chunked and compressed.
+    Handle creation = checked(H5Dget_create_plist(source), H5Pclose, "cannot read the layout of " + name);
     Handle copy = checked(H5Dcreate2(target_group, name.c_str(), file_type.get(), space.get(), H5P_DEFAULT,
-                                     H5P_DEFAULT, H5P_DEFAULT),
+                                     creation.get(), H5P_DEFAULT),
                           H5Dclose, "cannot create scale " + name);
     if (points > 0)
         check(H5Dwrite(copy.get(), memory_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
@@ -225,6 +233,8 @@ MergeReport merge_shards(const std::string& out_path, const std::vector<std::str
     std::vector<std::vector<double>> axis_values;
     std::vector<std::int64_t> grid_shape;
     for (const std::string& path : shard_paths) {
+        if (is_being_written(path))
+            throw StorageError(path + " is being written by another process; merge it once that run has ended");
         const ResultReader shard(path);
         if (shard.opened_with_swmr())
             throw StorageError(path + " was not closed cleanly (its writer was killed or is still running); finish "
@@ -260,27 +270,36 @@ MergeReport merge_shards(const std::string& out_path, const std::vector<std::str
     for (const ShardFile& shard : shards)
         if (fs::exists(out_path) && fs::equivalent(out_path, shard.path))
             throw StorageError("merge output " + out_path + " is one of the shards");
-    if (fs::exists(out_path) && !overwrite)
-        throw StorageError(out_path + " already exists; use --overwrite to replace it");
+    if (fs::exists(out_path)) {
+        if (!overwrite) throw StorageError(out_path + " already exists; use --overwrite to replace it");
+        FileLock::acquire(out_path); // refuse early a file a live writer owns; publish_file checks again
+    }
 
-    {
+    // Built under a temporary name in the same folder (the shards' relative
+    // names stay right) and renamed into place under the writer lock: a kill
+    // at any moment leaves the previous OUT.h5 or the new complete one.
+    const std::string temporary = out_path + ".merging-" + std::to_string(::getpid());
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (descriptor < 0) throw StorageError("cannot create " + out_path + ": " + std::strerror(errno));
+    ::close(descriptor);
+    try {
         QuietErrors quiet;
+        const FileLock lock = FileLock::acquire(temporary);
         Handle first = checked(H5Fopen(shards.front().path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
                                "cannot open " + shards.front().path);
         Handle access = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "cannot make a file access list");
         // Virtual datasets need the 1.10 format; nothing newer is required.
         check(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V110, H5F_LIBVER_V110), "cannot set format bounds");
-        Handle out = checked(H5Fcreate(out_path.c_str(), overwrite ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT,
-                                       access.get()),
-                             H5Fclose, "cannot create " + out_path);
-        try {
-            write_merged_file(out.get(), first.get(), shards, runs, grid_shape, grid_size);
-            if (!out.reset()) fail("cannot close " + out_path);
-        } catch (...) {
-            out.reset();
-            fs::remove(out_path);
-            throw;
-        }
+        Handle out = checked(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), H5Fclose,
+                             "cannot create " + out_path);
+        write_merged_file(out.get(), first.get(), shards, runs, grid_shape, grid_size);
+        if (!out.reset()) fail("cannot close " + out_path);
+        publish_file(temporary, out_path, overwrite);
+    } catch (...) {
+        fs::remove(temporary, ignored);
+        throw;
     }
 
     MergeReport report;

@@ -2,6 +2,7 @@
 
 #include <hdf5_hl.h>
 
+#include "file_lock.hpp"
 #include "hdf5_util.hpp"
 
 namespace collapse::storage {
@@ -17,7 +18,16 @@ struct ResultReader::State {
 ResultReader::ResultReader(const std::string& path) : state_(std::make_unique<State>()) {
     QuietErrors quiet;
     state_->path = path;
-    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    // A live writer rewrites the file's chunk indices at every batch; a plain
+    // reader keeps the metadata it saw at open and can then follow stale
+    // addresses ("addr overflow"). SWMR reading refreshes them.
+    hid_t file = H5I_INVALID_HID;
+    if (is_being_written(path)) {
+        file = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+        state_->swmr = file >= 0;
+        if (file < 0) take_error_stack();
+    }
+    if (file < 0) file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {
         // A writer that was killed (or is still running) leaves the superblock
         // marked open for writing; HDF5 then only allows SWMR reading, which

@@ -1,6 +1,5 @@
 #include "collapse/storage/result_writer.hpp"
 
-#include <stdio.h> // renameat2
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -22,11 +21,9 @@ namespace {
 
 // Each dataset's chunk cache holds a few of its chunks, no more. A batch
 // writes a dataset in one H5Dwrite, which visits each chunk once, so a chunk
-// is compressed once per batch whatever the cache size; what the cache saves
-// is re-reading the chunk a batch left partly written, which the next batch
-// completes, and that is the last chunk written. A larger cache only keeps
-// chunks that are never touched again: with 4 MiB per dataset it grew to
-// ~100 MB over the first 5*10^5 trajectories (docs/performance.md, "Memory").
+// is compressed once per batch whatever the cache size. A larger cache only
+// keeps chunks that are never touched again: with 4 MiB per dataset it grew
+// to ~100 MB over the first 5*10^5 trajectories (docs/performance.md, "Memory").
 constexpr std::size_t cached_chunks = 4;
 
 Handle dataset_access(const DatasetLayout& dataset) {
@@ -49,15 +46,6 @@ void open_datasets(ResultWriter::State& state) {
     }
 }
 
-void flush(const ResultWriter::State& state) {
-    check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
-}
-
-void start_swmr(ResultWriter::State& state) {
-    check(H5Fstart_swmr_write(state.file.get()), state.path + ": cannot start SWMR writing");
-    open_datasets(state);
-}
-
 ShardRange resolved(ShardRange shard, std::int64_t grid_size) {
     if (shard.end < 0) shard.end = grid_size;
     if (shard.begin < 0 || shard.begin > shard.end || shard.end > grid_size)
@@ -66,19 +54,87 @@ ShardRange resolved(ShardRange shard, std::int64_t grid_size) {
     return shard;
 }
 
-// Moves the finished temporary file to its name; without `overwrite` the
-// rename itself refuses an existing target, so a racing run cannot be clobbered.
-void publish(const std::string& temporary, const std::string& path, bool overwrite) {
-    const int moved = overwrite ? std::rename(temporary.c_str(), path.c_str())
-                                : ::renameat2(AT_FDCWD, temporary.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
-    if (moved != 0) {
-        const int error = errno;
-        if (error == EEXIST) throw StorageError(path + " already exists; use --overwrite to replace it or --resume");
-        throw StorageError("cannot create " + path + ": " + std::strerror(error));
-    }
+// HDF5 reports a failed write(2) with its errno in the error stack text.
+enum class SpaceFailure { none, disk_full, file_size_limit };
+
+SpaceFailure space_failure_in(const std::string& text) {
+    if (text.find("errno = 27,") != std::string::npos) return SpaceFailure::file_size_limit; // EFBIG
+    if (text.find("errno = 28,") != std::string::npos || text.find("errno = 122,") != std::string::npos)
+        return SpaceFailure::disk_full; // ENOSPC, EDQUOT
+    return SpaceFailure::none;
+}
+
+std::string safe_count_text(const ResultWriter::State& state) {
+    return std::to_string(state.safe_trajectories) + " of " + std::to_string(state.shard.end - state.shard.begin) +
+           " trajectories are safe in the file";
+}
+
+void open_window(ResultWriter::State& state) {
+    if (state.file) return;
+    // The writer reopens its file by name for every window: make sure the
+    // name still leads to the file it created and locked.
+    if (!state.lock.names_locked_file(state.path))
+        throw StorageError(state.path + " was moved, removed or replaced while the sweep was writing it");
+    Handle access = writer_access();
+    state.file = checked(H5Fopen(state.path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, access.get()), H5Fclose,
+                         "cannot open " + state.path + " for writing");
+    open_datasets(state);
 }
 
 } // namespace
+
+namespace detail {
+
+Handle writer_access() {
+    Handle access = latest_format_access();
+#if H5_VERSION_GE(1, 10, 7)
+    check(H5Pset_file_locking(access.get(), false, true), "cannot turn HDF5 file locking off");
+#endif
+    return access;
+}
+
+void close_window(ResultWriter::State& state) {
+    state.datasets.clear();
+    if (state.file && !state.file.reset()) fail(state.path + ": closing the file failed");
+}
+
+void write_in_window(ResultWriter::State& state, const std::function<void()>& write, bool keep_open) {
+    if (state.failed)
+        throw StorageError(state.path + ": an earlier write failed (" + safe_count_text(state) +
+                           "; run again with --resume)");
+    try {
+        open_window(state);
+        write();
+        if (!keep_open) close_window(state);
+    } catch (const StorageError& error) {
+        // After a failed write HDF5's caches may hold metadata that points at
+        // chunks that never reached the disk; closing (or flushing) would
+        // write it, and after a full disk it wrote a superblock whose end of
+        // file lies past the real end, which no reader then opens. So the
+        // file is abandoned as it is on disk, exactly as a killed writer
+        // leaves it (SWMR-readable, resumable), and nothing more is written.
+        state.failed = true;
+        const std::string detail = error.what();
+        for (auto& [name, dataset] : state.datasets) dataset.abandon();
+        state.datasets.clear();
+        state.file.abandon();
+        switch (space_failure_in(detail)) {
+        case SpaceFailure::disk_full:
+            throw OutOfSpaceError("disk full writing " + state.path + " (" + safe_count_text(state) +
+                                  "; free space and run again with --resume)");
+        case SpaceFailure::file_size_limit:
+            throw OutOfSpaceError("file size limit reached writing " + state.path + " (" + safe_count_text(state) +
+                                  "; raise the limit (ulimit -f) and run again with --resume)");
+        case SpaceFailure::none:
+            break;
+        }
+        throw StorageError(detail + " (" + safe_count_text(state) + "; run again with --resume once fixed)");
+    }
+}
+
+} // namespace detail
+
+void skip_hdf5_cleanup_at_exit() { H5dont_atexit(); }
 
 ResultWriter::ResultWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
@@ -91,7 +147,8 @@ ResultWriter::~ResultWriter() {
 }
 
 std::unique_ptr<ResultWriter> ResultWriter::create(const std::string& path, const SweepSpec& spec, const Grid& grid,
-                                                   const Provenance& provenance, ShardRange shard, bool overwrite) {
+                                                   const Provenance& provenance, ShardRange shard, bool overwrite,
+                                                   const SeedSource& seeds) {
     QuietErrors quiet;
     auto state = std::make_unique<State>();
     state->path = path;
@@ -100,28 +157,45 @@ std::unique_ptr<ResultWriter> ResultWriter::create(const std::string& path, cons
     state->shard = resolved(shard, grid.size());
     if (std::filesystem::exists(path)) {
         if (!overwrite) throw StorageError(path + " already exists; use --overwrite to replace it or --resume");
-        FileLock::acquire(path); // refuses a file a live writer still owns
+        FileLock::acquire(path); // refuse early a file a live writer owns; publish_file checks again
     }
 
-    // Built under a temporary name and renamed once complete: a kill during
-    // creation never leaves a half-built file at `path`.
+    // Built complete under a temporary name, closed, and renamed into place:
+    // a kill during creation never leaves a half-built file at `path`, and
+    // the file at `path` is clean from the first moment.
     const std::string temporary = path + ".creating-" + std::to_string(::getpid());
-    std::filesystem::remove(temporary);
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (descriptor < 0) throw StorageError("cannot create " + path + ": " + std::strerror(errno));
+    ::close(descriptor);
     try {
-        Handle access = latest_format_access();
-        state->file = checked(H5Fcreate(temporary.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, access.get()), H5Fclose,
-                              "cannot create " + path + " (as " + temporary + ")");
         state->lock = FileLock::acquire(temporary); // the lock follows the inode through the rename
-        build_file_structure(state->file.get(), spec, state->layout, provenance, state->shard);
-        flush(*state);
-        check(H5Fstart_swmr_write(state->file.get()), path + ": cannot start SWMR writing");
-        publish(temporary, path, overwrite);
+        Handle access = writer_access();
+        Handle file = checked(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), H5Fclose,
+                              "cannot create " + path);
+        build_file_structure(file.get(), spec, state->layout, provenance, state->shard);
+        if (!file.reset()) fail("cannot create " + path + ": closing it failed");
+        if (seeds && spec.output.save_initial) {
+            // Written into the temporary file, through the usual path.
+            state->path = temporary;
+            ResultWriter filling(std::move(state));
+            for (std::int64_t seed = 0; seed < spec.seeds; ++seed) filling.write_seed_data(seeds(seed));
+            flush_seed_data(*filling.state_);
+            state = std::move(filling.state_);
+            state->path = path;
+        }
+        publish_file(temporary, path, overwrite);
+    } catch (const StorageError& error) {
+        std::filesystem::remove(temporary, ignored);
+        if (space_failure_in(error.what()) != SpaceFailure::none)
+            throw OutOfSpaceError("disk full (or file size limit reached) creating " + path +
+                                  "; nothing was written: free space and run again");
+        throw;
     } catch (...) {
-        state->file.reset();
-        std::filesystem::remove(temporary);
+        std::filesystem::remove(temporary, ignored);
         throw;
     }
-    open_datasets(*state);
     return std::unique_ptr<ResultWriter>(new ResultWriter(std::move(state)));
 }
 
@@ -135,7 +209,7 @@ namespace {
 // to the stale end of allocation recorded in the superblock and cut off
 // chunks the writer had already finished.
 Handle status_clearing_access(const std::string& path) {
-    Handle access = latest_format_access();
+    Handle access = writer_access();
     const char* property = "clear_status_flags";
     if (H5Pexist(access.get(), property) <= 0)
         throw StorageError(path + " was left open by a killed writer and this HDF5 cannot clear that; "
@@ -145,6 +219,16 @@ Handle status_clearing_access(const std::string& path) {
     std::vector<unsigned char> value(size, 0);
     value[0] = 1; // hbool_t true, whatever its width on this build (little-endian)
     check(H5Pset(access.get(), property, value.data()), "cannot set " + std::string(property));
+    // A writer that stopped at a full disk can leave a superblock whose end of
+    // allocation lies past the end of the file; h5clear --increment skips
+    // HDF5's "truncated file" check the same way.
+    const char* skip_eof = "skip_eof_check";
+    if (H5Pexist(access.get(), skip_eof) > 0) {
+        check(H5Pget_size(access.get(), skip_eof, &size), "cannot query " + std::string(skip_eof));
+        std::vector<unsigned char> skip(size, 0);
+        skip[0] = 1;
+        check(H5Pset(access.get(), skip_eof, skip.data()), "cannot set " + std::string(skip_eof));
+    }
     return access;
 }
 
@@ -161,37 +245,35 @@ std::string spec_mismatch_reason(hid_t file, const SweepSpec& spec) {
     return reason.empty() ? "the spec hash differs" : reason;
 }
 
-} // namespace
+bool is_hdf5_file(const std::string& path) {
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Fis_accessible(path.c_str(), H5P_DEFAULT) > 0;
+#else
+    return H5Fis_hdf5(path.c_str()) > 0;
+#endif
+}
 
-namespace {
+// A read-only open that neither takes nor respects HDF5's file lock, and
+// falls back to SWMR reading for a file whose writer was killed in a window.
+Handle open_read_only(const std::string& path) {
+    Handle access = writer_access();
+    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get());
+    if (file >= 0) return Handle(file, H5Fclose);
+    const std::string plain_error = take_error_stack();
+    file = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, access.get());
+    if (file >= 0) return Handle(file, H5Fclose);
+    throw StorageError("cannot resume " + path + ": HDF5 cannot open it (" + plain_error +
+                       "); if a writer outside collapse-sweep left it open, `h5clear -s --increment=0 " + path +
+                       "` clears that (only when no writer is alive)");
+}
 
-// Everything resume does before reading the statuses: open (clearing a
-// killed writer's flags), check the spec, record the run in resume_history.
-std::unique_ptr<ResultWriter::State> open_for_resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
-                                                     const Provenance& provenance) {
+// Every check resume makes before it writes anything, on a read-only open.
+ShardRange checked_resumable(const std::string& path, const SweepSpec& spec, const FileLayout& layout) {
     if (!std::filesystem::exists(path)) throw StorageError("cannot resume " + path + ": no such file");
-    auto state = std::make_unique<ResultWriter::State>();
-    state->path = path;
-    state->spec = spec;
-    state->layout = describe_layout(spec, grid);
-    state->lock = FileLock::acquire(path);
-
-    Handle access = latest_format_access();
-    hid_t opened = H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get());
-    if (opened < 0) {
-        const std::string first_error = take_error_stack();
-        Handle clearing = status_clearing_access(path);
-        opened = H5Fopen(path.c_str(), H5F_ACC_RDWR, clearing.get());
-        if (opened < 0) fail("cannot open " + path + " for resuming (first attempt: " + first_error + ")");
-    }
-    state->file = Handle(opened, H5Fclose);
-    const hid_t file = state->file.get();
-    // A killed SWMR writer's superblock can record an end of allocation below
-    // chunks it had already written and indexed: new allocations (or the
-    // truncation at close) would then destroy finished trajectories. Before
-    // anything is allocated, move it to the real end of file
-    // (h5clear --increment=0).
-    check(H5Fincrement_filesize(file, 0), path + ": cannot move the end of allocation to the end of file");
+    if (!std::filesystem::is_regular_file(path)) throw StorageError("cannot resume " + path + ": not a regular file");
+    if (!is_hdf5_file(path)) throw StorageError("cannot resume " + path + ": it is not an HDF5 file");
+    Handle opened = open_read_only(path);
+    const hid_t file = opened.get();
     if (!has_attribute(file, "format") || read_string_attribute(file, "format") != format_name)
         throw StorageError(path + " is not a collapse-sweep output file");
     if (read_int_attribute(file, "format_version") != format_version)
@@ -205,16 +287,49 @@ std::unique_ptr<ResultWriter::State> open_for_resume(const std::string& path, co
         throw SpecMismatchError("cannot resume " + path + ": it was written by a different spec (" +
                            spec_mismatch_reason(file, spec) + "; stored sha256 " + stored_hash.substr(0, 12) +
                            ", this spec " + hash.substr(0, 12) + ")");
-    state->shard = ShardRange{read_int_attribute(file, "shard_index"), read_int_attribute(file, "shard_count"),
-                              read_int_attribute(file, "shard_begin"), read_int_attribute(file, "shard_end")};
+    for (const DatasetLayout& dataset : layout.datasets) {
+        if (!link_exists(file, dataset.path()))
+            throw StorageError("cannot resume " + path + ": it has no " + dataset.path() +
+                               " (written by another version of the tool?)");
+        Handle opened_dataset = open_dataset(file, dataset.path());
+        if (dataset_dims(opened_dataset.get()) != dataset.shape)
+            throw StorageError("cannot resume " + path + ": " + dataset.path() + " does not have this spec's shape");
+    }
+    return ShardRange{read_int_attribute(file, "shard_index"), read_int_attribute(file, "shard_count"),
+                      read_int_attribute(file, "shard_begin"), read_int_attribute(file, "shard_end")};
+}
 
-    // Runs of one file may differ in backend or host; keep every one on record.
+// Opens a file that passed checked_resumable for writing, under its lock.
+// SWMR writing from the first moment: a kill at any point of the resume
+// leaves a file that SWMR readers, ResultReader and the next --resume open.
+std::unique_ptr<ResultWriter::State> open_for_resume(const std::string& path, const SweepSpec& spec, const Grid& grid) {
+    auto state = std::make_unique<ResultWriter::State>();
+    state->path = path;
+    state->spec = spec;
+    state->layout = describe_layout(spec, grid);
+    state->shard = checked_resumable(path, spec, state->layout);
+    state->lock = FileLock::acquire(path);
+    Handle clearing = status_clearing_access(path);
+    state->file = checked(H5Fopen(path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, clearing.get()), H5Fclose,
+                          "cannot open " + path + " for resuming");
+    // A killed SWMR writer's superblock can record an end of allocation below
+    // chunks it had already written and indexed: new allocations (or the
+    // truncation at close) would then destroy finished trajectories. Before
+    // anything is allocated, move it to the real end of file
+    // (h5clear --increment=0).
+    check(H5Fincrement_filesize(state->file.get(), 0), path + ": cannot move the end of allocation to the end of file");
+    pause_for_tests("RESUME_OPEN");
+    return state;
+}
+
+// Runs of one file may differ in backend or host; keep every one on record.
+// Written last, once everything else about the resume succeeded.
+void record_resume(const ResultWriter::State& state, const Provenance& provenance) {
+    const hid_t file = state.file.get();
     std::string history = has_attribute(file, "resume_history") ? read_string_attribute(file, "resume_history") : "";
     history += std::string(history.empty() ? "" : "\n") + utc_timestamp() + " backend=" + provenance.backend +
                " device=" + provenance.device_name + " command=" + provenance.command_line;
     write_string_attribute(file, "resume_history", history);
-
-    return state;
 }
 
 Handle open_status(const ResultWriter::State& state, const Grid& grid) {
@@ -224,20 +339,37 @@ Handle open_status(const ResultWriter::State& state, const Grid& grid) {
     return status;
 }
 
+std::int64_t finished_in(std::span<const std::int8_t> status) {
+    return std::count_if(status.begin(), status.end(), [](std::int8_t s) { return s >= 0; });
+}
+
+// Ends the resume's opening window: the history is recorded and the file
+// closed clean; from here on it is open only while a batch is written.
+void finish_resume_open(ResultWriter::State& state, const Provenance& provenance) {
+    record_resume(state, provenance);
+    close_window(state);
+}
+
 } // namespace
+
+ShardRange ResultWriter::check_resumable(const std::string& path, const SweepSpec& spec, const Grid& grid) {
+    QuietErrors quiet;
+    return checked_resumable(path, spec, describe_layout(spec, grid));
+}
 
 std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
                                                    const Provenance& provenance, std::vector<std::int8_t>& status_out) {
     QuietErrors quiet;
-    std::unique_ptr<State> state = open_for_resume(path, spec, grid, provenance);
+    std::unique_ptr<State> state = open_for_resume(path, spec, grid);
     {
         Handle status = open_status(*state, grid);
         status_out.assign(static_cast<std::size_t>(grid.size()), -1);
         check(H5Dread(status.get(), H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, status_out.data()),
               path + ": cannot read /results/status");
+        state->safe_trajectories = finished_in(std::span<const std::int8_t>(status_out).subspan(
+            static_cast<std::size_t>(state->shard.begin), static_cast<std::size_t>(state->shard.end - state->shard.begin)));
     }
-    flush(*state);
-    start_swmr(*state);
+    finish_resume_open(*state, provenance);
     return std::unique_ptr<ResultWriter>(new ResultWriter(std::move(state)));
 }
 
@@ -246,7 +378,7 @@ std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, cons
                                                    std::int64_t block_size) {
     if (block_size < 1) throw StorageError("resume: the status block size must be at least 1");
     QuietErrors quiet;
-    std::unique_ptr<State> state = open_for_resume(path, spec, grid, provenance);
+    std::unique_ptr<State> state = open_for_resume(path, spec, grid);
     {
         Handle status = open_status(*state, grid);
         std::vector<std::int8_t> block;
@@ -267,20 +399,21 @@ std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, cons
             check(H5Dread(status.get(), H5T_NATIVE_INT8, memory_space.get(), file_space.get(), H5P_DEFAULT,
                           block.data()),
                   path + ": cannot read /results/status");
+            state->safe_trajectories += finished_in(block);
             status_blocks(first, block);
         }
     }
-    flush(*state);
-    start_swmr(*state);
+    finish_resume_open(*state, provenance);
     return std::unique_ptr<ResultWriter>(new ResultWriter(std::move(state)));
 }
 
 void ResultWriter::close() {
     if (!state_ || state_->closed) return;
     QuietErrors quiet;
+    if (!state_->failed) flush_seed_data(*state_);
     state_->closed = true;
     state_->datasets.clear();
-    const bool closed_cleanly = state_->file.reset(); // H5Fclose flushes and clears the superblock flags
+    const bool closed_cleanly = !state_->file || state_->file.reset(); // H5Fclose flushes and clears the flags
     state_->lock.release();
     if (!closed_cleanly) fail(state_->path + ": closing the file failed");
 }

@@ -57,19 +57,31 @@ Handle create_dataset(hid_t group, const DatasetLayout& dataset, int compression
     return created;
 }
 
+// A counting scale (0, 1, 2, ...: seed, class, sample, ...) is chunked and
+// compressed: it costs a few bytes per thousand entries on disk instead of
+// 8 per entry before any trajectory has run (10^8 seeds were 2.4 GB).
+constexpr hsize_t counting_chunk = 1 << 16;
+
 Handle create_scale(hid_t group, const std::string& group_name, const ScaleLayout& scale, bool is_grid_axis) {
     const auto length = static_cast<hsize_t>(scale.length());
     Handle space = checked(H5Screate_simple(1, &length, nullptr), H5Sclose, "cannot make a dataspace");
+    Handle properties = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "cannot make a property list");
+    if (scale.values.empty() && length > 0) {
+        const hsize_t chunk = std::min(length, counting_chunk);
+        check(H5Pset_chunk(properties.get(), 1, &chunk), "cannot chunk " + scale.name);
+        check(H5Pset_shuffle(properties.get()), "cannot set shuffle on " + scale.name);
+        check(H5Pset_deflate(properties.get(), 6), "cannot set deflate on " + scale.name);
+    }
     Handle dataset = checked(H5Dcreate2(group, scale.name.c_str(), file_type_of(scale.type), space.get(),
-                                        H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                        H5P_DEFAULT, properties.get(), H5P_DEFAULT),
                              H5Dclose, "cannot create /" + group_name + "/" + scale.name);
     const std::string what = "/" + group_name + "/" + scale.name;
     if (!scale.values.empty()) {
         check(H5Dwrite(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, scale.values.data()),
               "cannot write " + what);
     } else {
-        // A counting scale, written in blocks: memory stays O(block), not O(length).
-        constexpr hsize_t block = 1 << 16;
+        // A counting scale, written chunk by chunk: memory stays O(chunk), not O(length).
+        constexpr hsize_t block = counting_chunk;
         std::vector<std::int64_t> values;
         for (hsize_t start = 0; start < length; start += block) {
             const hsize_t count = std::min(block, length - start);

@@ -14,6 +14,9 @@
 #include <random>
 #include <thread>
 
+#include <hdf5.h>
+
+#include "collapse/storage/error.hpp"
 #include "synthetic.hpp"
 
 namespace collapse::storage::testing {
@@ -54,9 +57,10 @@ void write_everything(const std::string& path, const SweepSpec& spec, const Grid
     writer->close();
 }
 
-// `collapse-sweep info` on a running sweep: the reader falls back to SWMR
-// reading and sees every batch the writer has flushed.
-TEST(StorageCrash, ALiveWritersFileCanBeReadWhileItRuns) {
+// A running sweep's file between batches: the writer holds it open only
+// while it writes a batch, so plain (non-SWMR) HDF5 opens it, and
+// `collapse-sweep info` sees every batch written so far.
+TEST(StorageCrash, ALiveWritersFileOpensPlainlyBetweenBatches) {
     const SweepSpec spec = crash_spec();
     const Grid grid(spec);
     const std::string path = temporary_directory("live") + "/out.h5";
@@ -67,24 +71,30 @@ TEST(StorageCrash, ALiveWritersFileCanBeReadWhileItRuns) {
     if (child == 0) {
         auto writer = ResultWriter::create(path, spec, grid, test_provenance(), {}, false);
         write_in_batches(*writer, spec, shuffled_indices(grid.size(), 4), 50);
-        writer->write_batch(make_batch(spec, {}));
         ::close(ready[0]);
         char done = 1;
         (void)!::write(ready[1], &done, 1);
-        ::pause(); // keep the file open for writing until killed
+        ::pause(); // keep the writer alive until killed
         ::_exit(0);
     }
     ::close(ready[1]);
     char done = 0;
     ASSERT_EQ(::read(ready[0], &done, 1), 1);
     {
+        const hid_t plain = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+        EXPECT_GE(plain, 0) << "a plain HDF5 open of a live file between batches failed";
+        if (plain >= 0) H5Fclose(plain);
         const ResultReader live(path);
-        EXPECT_TRUE(live.opened_with_swmr());
+        EXPECT_TRUE(live.opened_with_swmr()); // the writer is alive: SWMR reading, which stays current
         std::int64_t finished = 0;
         for (std::int8_t s : live.status()) finished += s >= 0;
         EXPECT_EQ(finished, grid.size());
         EXPECT_EQ(check_finished_trajectories(live, spec), "");
     }
+    // The live writer still owns the file: resume and overwrite refuse it.
+    std::vector<std::int8_t> status;
+    EXPECT_THROW(ResultWriter::resume(path, spec, grid, test_provenance(), status), StorageError);
+    EXPECT_THROW(ResultWriter::create(path, spec, grid, test_provenance(), {}, true), StorageError);
     ::kill(child, SIGKILL);
     ::waitpid(child, nullptr, 0);
     ::close(ready[0]);

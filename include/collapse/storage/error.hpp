@@ -18,4 +18,11 @@ struct SpecMismatchError : StorageError {
     using StorageError::StorageError;
 };
 
+// The disk (or quota, or the process's file-size limit) ran out while a
+// writer wrote. The message says how many trajectories are safe in the file
+// and that `--resume` continues it once there is room.
+struct OutOfSpaceError : StorageError {
+    using StorageError::StorageError;
+};
+
 } // namespace collapse::storage

@@ -48,8 +48,9 @@ public:
     std::vector<double> read_doubles(const std::string& path) const;
     std::vector<std::int64_t> read_integers(const std::string& path) const;
 
-    // True when HDF5 refused a plain open because the superblock still says a
-    // writer has the file (killed, or still running) and SWMR reading was used.
+    // True when SWMR reading was used: a live writer holds the file's writer
+    // lock, or HDF5 refused a plain open because the superblock still says a
+    // writer has the file (killed inside a write window).
     bool opened_with_swmr() const;
 
 private:

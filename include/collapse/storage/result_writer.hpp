@@ -1,12 +1,15 @@
 // Writes a sweep's HDF5 output file (SPEC §6) batch by batch, crash-consistently.
 //
 // The file is created complete (every group, dataset, dimension scale and
-// attribute) under a temporary name, switched to SWMR writing and only then
-// renamed to its final path, so OUT.h5 never names a half-built file. Each
-// batch writes its data, flushes, and only then writes /results/status and
-// flushes again: status >= 0 on disk implies the trajectory's data are on
-// disk. A killed writer leaves a file that ResultReader, `--resume` and
-// h5py (with swmr=True) open; see docs/format.md.
+// attribute) under a temporary name, closed and only then renamed to its
+// final path, so OUT.h5 never names a half-built file. The file is open for
+// writing only while a batch is written (a "write window": open for SWMR
+// writing, write, flush, close), so between batches it is closed and clean
+// and every HDF5 reader opens it. Each batch writes its data, flushes, and
+// only then writes /results/status: status >= 0 on disk implies the
+// trajectory's data are on disk. A writer killed inside a window leaves a
+// file that ResultReader, `--resume` and h5py (with swmr=True) open; see
+// docs/format.md.
 //
 // Like the HDF5 library under it, a writer is not thread-safe: one thread at
 // a time may call it (any thread, not necessarily the creating one).
@@ -43,12 +46,24 @@ struct ShardRange {
     std::int64_t end = -1;
 };
 
+// For the command-line process, before any other HDF5 call: HDF5 must not
+// run its own clean-up at exit. That clean-up flushes files still open, and
+// after a failed write (disk full) it writes more and has crashed; every
+// file the tool opens is closed explicitly before it exits.
+void skip_hdf5_cleanup_at_exit();
+
 class ResultWriter {
 public:
+    // The per-seed arrays of one seed (output.save_initial).
+    using SeedSource = std::function<SeedData(std::int64_t seed_index)>;
+
     // Creates `path`. Throws StorageError if it exists and !overwrite, or if
-    // another process is writing it.
+    // another process is writing it. With `seeds` (and output.save_initial)
+    // every seed's /initial and /graph arrays are written before the file is
+    // renamed into place, so they never need a write window of their own.
     static std::unique_ptr<ResultWriter> create(const std::string& path, const SweepSpec& spec, const Grid& grid,
-                                                const Provenance& provenance, ShardRange shard, bool overwrite);
+                                                const Provenance& provenance, ShardRange shard, bool overwrite,
+                                                const SeedSource& seeds = {});
 
     // Re-opens `path` for --resume, also when its writer was killed. Throws
     // StorageError if the stored spec (text + overrides) differs from `spec`,
@@ -57,6 +72,12 @@ public:
     // shard() are -1 too and are not this file's to run).
     static std::unique_ptr<ResultWriter> resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
                                                 const Provenance& provenance, std::vector<std::int8_t>& status_out);
+
+    // Every check resume makes, without writing anything: the file exists, is
+    // a collapse-sweep file of this format version, not merged, written by
+    // this spec (text + overrides), with this spec's datasets and shapes.
+    // Returns the range the file owns. Throws StorageError.
+    static ShardRange check_resumable(const std::string& path, const SweepSpec& spec, const Grid& grid);
 
     // Called with consecutive blocks of statuses: `first` is the flat index
     // of block[0]; blocks come in increasing order, without gaps.
@@ -73,11 +94,14 @@ public:
 
     // /initial per-seed arrays and /graph for one seed. Only valid with
     // output.save_initial; idempotent, so a resumed run may simply write every
-    // seed again.
+    // seed again. Seeds are collected and written 16 at a time, after the
+    // last seed, and before the next batch or close().
     void write_seed_data(const SeedData& seed);
 
     // One batch of finished trajectories (any order, any flat indices inside
-    // shard(), no duplicates). Returns once everything, status last, is flushed.
+    // shard(), no duplicates). Returns once everything, status last, is
+    // flushed and the file closed again. Running out of space throws
+    // OutOfSpaceError; after any failure the writer refuses further writes.
     void write_batch(const BatchOutput& batch);
 
     // Flushes and closes; the file then opens normally everywhere. Idempotent.
