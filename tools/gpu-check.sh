@@ -135,12 +135,14 @@ binary() {
     echo "$found"
 }
 
-# need NAME...: each executable from the build or the carried binaries, else built now.
+# need NAME...: builds them where a build directory exists (ninja only redoes
+# what changed, so sources edited since the last call are never run stale),
+# else takes them from the carried binaries, else builds them.
 need() {
     local missing=() name
     for name in "$@"; do [[ -n $(binary "$name") ]] || missing+=("$name"); done
-    ((${#missing[@]} == 0)) && return 0
-    build "${missing[@]}"
+    [[ ! -f $BUILD/CMakeCache.txt ]] && ((${#missing[@]} == 0)) && return 0
+    build "$@"
     local status=$?
     if [[ $status -eq 0 ]]; then
         note build ok "$(sed -n 's/^BUILD_SECONDS=//p' "$OUT/build.log" | tail -1) (warnings: $(grep -c 'warning' "$OUT/build.log"))"
