@@ -24,6 +24,8 @@
 # cuda-* backend bench_backends offers but cuda-lockstep, which runs on
 # `large` only), TORCH_ARGS, PROFILE (backend:config, default
 # cuda-team:medium), PROFILE_TRAJECTORIES (1024), NCU_SET (full),
+# PROFILE_KERNELS (ncu kernel-name regex, default integrate|fused|warp; the
+# lockstep path's are cuBLAS's and Thrust's),
 # GPU_TESTS_EXCLUDE (ctest -E regex of the CPU-only suites CI already runs),
 # GPU_CHECK_HIDE_SYSTEM_DEPS=1 (rehearsal: CMake ignores /usr, so only the
 # carried dependencies are found).
@@ -97,7 +99,14 @@ if compgen -G "$DEPS_DEBS/*.deb" >/dev/null; then
     # Unpacked beside /, never into it: a foreign package can break the image.
     PREFIX=/tmp/gpu-deps
     mkdir -p "$PREFIX"
-    for deb in "$DEPS_DEBS"/*.deb; do dpkg-deb -x "$deb" "$PREFIX" || echo "could not unpack $deb" >>"$OUT/env.log"; done
+    for deb in "$DEPS_DEBS"/*.deb; do
+        if have dpkg-deb; then
+            dpkg-deb -x "$deb" "$PREFIX"
+        else # a .deb is an ar archive whose data.tar.* holds the files
+            (cd "$PREFIX" && ar p "$deb" "$(ar t "$deb" | grep -m1 '^data\.tar')" | tar -xJf - 2>/dev/null ||
+                ar p "$deb" "$(ar t "$deb" | grep -m1 '^data\.tar')" | tar -xf -)
+        fi || echo "could not unpack $deb" >>"$OUT/env.log"
+    done
     LIBDIR="$PREFIX/usr/lib/x86_64-linux-gnu"
     export CMAKE_PREFIX_PATH="$PREFIX/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
     export CMAKE_LIBRARY_PATH="$LIBDIR/lapack:$LIBDIR/blas:$LIBDIR${CMAKE_LIBRARY_PATH:+:$CMAKE_LIBRARY_PATH}"
@@ -193,7 +202,9 @@ step_tests() {
         --timeout 240 -j 4 >"$OUT/ctest.log" 2>&1
     local status=$? line
     line=$(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tail -1)
-    note ctest "$([[ $status -eq 0 ]] && echo ok || echo FAIL)" "${line:-no summary (status $status)}"
+    # No summary line means no tests ran (GoogleTest not found?): a failure too.
+    [[ -z $line ]] && status=1
+    note ctest "$([[ $status -eq 0 ]] && echo ok || echo FAIL)" "${line:-no tests ran (status $status; build.log says whether GoogleTest was found)}"
     grep -A12 'The following tests FAILED' "$OUT/ctest.log" | tail -n +2 | sed 's/^/           /' | tee -a "$SUMMARY"
     judge_skips "$BUILD/Testing/Temporary/LastTest.log" || status=1
     # The binaries, so that (b) and (c) need no build on a fresh machine (carry .gpu-bin).
@@ -281,7 +292,7 @@ step_profile() {
     # One launch of the chosen path's kernel on a short run (the 10-step
     # calibration launch of bench_backends), clocks as the card runs them.
     # shellcheck disable=SC2086
-    timeout "$(within 20)" "$ncu" --clock-control none --set "${NCU_SET:-full}" --kernel-name 'regex:integrate|fused|warp' \
+    timeout "$(within 20)" "$ncu" --clock-control none --set "${NCU_SET:-full}" --kernel-name "regex:${PROFILE_KERNELS:-integrate|fused|warp}" \
         --launch-count 1 --force-overwrite -o "$OUT/profile" \
         "$(binary bench_backends)" --backends "$backend" --configs "$config" --trajectories "${PROFILE_TRAJECTORIES:-1024}" \
         --steps 10 --max-seconds 1 --repeats 1 >"$OUT/profile.txt" 2>&1
