@@ -10,9 +10,12 @@
 #include <string>
 
 #include "batch_packing.hpp"
+#include "batch_plan.hpp"
 #include "collapse/backend/backend.hpp"
 #include "cuda_check.hpp"
 #include "device_batch.hpp"
+#include "device_limits.hpp"
+#include "device_memory_tenancy.hpp"
 #include "environment_choice.hpp"
 #include "lockstep/lockstep_runner.hpp"
 #include "team_kernel.hpp"
@@ -24,10 +27,6 @@ namespace {
 
 // Headroom over the compiler's stack frame for the runtime's own calls.
 constexpr std::size_t stack_headroom_bytes = 1024;
-// Trajectories per thread slot of the device at the default batch size: four
-// waves of 128-thread blocks per multiprocessor keep it busy while
-// trajectories that stop early leave holes.
-constexpr std::int64_t blocks_per_multiprocessor = 4, threads_per_block = 128;
 
 std::size_t host_memory_bytes() {
     const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
@@ -48,6 +47,7 @@ public:
         device_ = device % device_count;
         COLLAPSE_CUDA_CHECK(cudaSetDevice(device_));
         COLLAPSE_CUDA_CHECK(cudaGetDeviceProperties(&properties_, device_));
+        limits_ = query_device_limits(device_);
         // Asking for each kernel's attributes loads it: a device this binary
         // has no code for fails here (cudaErrorNoKernelImageForDevice), so
         // --backend auto falls back to the CPU instead of failing mid-sweep.
@@ -63,30 +63,26 @@ public:
         COLLAPSE_CUDA_CHECK(cudaDeviceGetLimit(&stack_limit, cudaLimitStackSize));
         stack_bytes_ = std::max(stack_limit, stack_needed + stack_headroom_bytes);
         if (stack_bytes_ != stack_limit) COLLAPSE_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, stack_bytes_));
-        // The team kernel may use all of a block's opt-in shared memory (227 KiB on an H100).
-        const std::size_t shared_limit = properties_.sharedMemPerBlockOptin;
-        allow_team_shared_memory(shared_limit);
-        runner_ = std::make_unique<DeviceBatchRunner>(properties_.multiProcessorCount, shared_limit,
-                                                      kernel_choice_from_environment());
+        // The team kernel may use all of a block's opt-in shared memory (this
+        // device's: 99 KiB on an A40 or L40S, 163 KiB on an A100, 227 KiB on an H100).
+        allow_team_shared_memory(limits_.shared_bytes_per_block_optin);
+        runner_ = std::make_unique<DeviceBatchRunner>(limits_, kernel_choice_from_environment());
     }
 
     std::string name() const override { return "cuda"; }
     std::string device_name() const override { return properties_.name; }
 
     std::int64_t default_batch_size(const SweepSpec& spec) const override {
-        const std::int64_t wanted = blocks_per_multiprocessor * properties_.multiProcessorCount * threads_per_block;
         std::size_t free_bytes = 0, total_bytes = 0;
         COLLAPSE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-        // Stack (local memory) is reserved for every thread the device can hold at once.
-        const std::size_t stack_reserve = stack_bytes_ * static_cast<std::size_t>(properties_.multiProcessorCount) *
-                                          static_cast<std::size_t>(properties_.maxThreadsPerMultiProcessor);
-        // Half of what is free, so other processes and Thrust's temporaries fit.
-        const std::size_t device_budget = free_bytes > 2 * stack_reserve ? free_bytes / 2 - stack_reserve : 0;
+        BatchMemory memory;
+        memory.free_device_bytes = free_bytes;
+        memory.stack_bytes_per_thread = stack_bytes_;
+        memory.device_bytes_per_trajectory = device_bytes_per_trajectory(spec);
         // Pinned host memory cannot be swapped: keep it to a quarter of RAM.
-        const std::size_t host_budget = host_memory_bytes() / 4;
-        const auto by_device = static_cast<std::int64_t>(device_budget / device_bytes_per_trajectory(spec));
-        const auto by_host = static_cast<std::int64_t>(host_budget / host_bytes_per_trajectory(spec));
-        return std::max<std::int64_t>(1, std::min({wanted, by_device, by_host}));
+        memory.host_bytes = host_memory_bytes() / 4;
+        memory.host_bytes_per_trajectory = host_bytes_per_trajectory(spec);
+        return plan_batch_size(limits_, memory);
     }
 
     void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
@@ -105,11 +101,12 @@ private:
         host.device_initial_states = initial_states_on_device_;
         pack_batch(spec, grid, flat_indices, host, out);
         // States larger than a block's shared memory: the lockstep cuBLAS path (docs/cuda-backend.md).
-        if (use_lockstep(host, spec.integrator.method, properties_.sharedMemPerBlockOptin, lockstep_choice_)) {
+        // One path's pools at a time hold device memory (device_memory_tenancy.hpp).
+        if (use_lockstep(host, spec.integrator.method, limits_, lockstep_choice_)) {
             if (!lockstep_) lockstep_ = std::make_unique<LockstepRunner>();
-            lockstep_->run(host, spec.integrator.method, out);
+            device_memory_.hand_to(*lockstep_).run(host, spec.integrator.method, out);
         } else {
-            runner_->run(host, spec.integrator.method, out);
+            device_memory_.hand_to(*runner_).run(host, spec.integrator.method, out);
         }
         unpack_final_states(spec, host, out);
     }
@@ -117,7 +114,9 @@ private:
 
     int device_ = 0;
     cudaDeviceProp properties_{};
+    DeviceLimits limits_;
     std::size_t stack_bytes_ = 0;
+    DeviceMemoryTenancy device_memory_;
     std::unique_ptr<DeviceBatchRunner> runner_;
     std::unique_ptr<LockstepRunner> lockstep_; // made on first use
     LockstepChoice lockstep_choice_ = lockstep_choice_from_environment();

@@ -45,12 +45,13 @@ KernelChoice kernel_choice_from_environment() {
     return static_cast<KernelChoice>(environment_choice("COLLAPSE_CUDA_KERNEL", {"auto", "thread", "team"}));
 }
 
-DeviceBatchRunner::DeviceBatchRunner(int multiprocessors, std::size_t shared_limit_bytes, KernelChoice choice)
-    : buffers_(std::make_unique<Buffers>()), multiprocessors_(multiprocessors), shared_limit_bytes_(shared_limit_bytes),
-      choice_(choice) {
+DeviceBatchRunner::DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice)
+    : buffers_(std::make_unique<Buffers>()), limits_(limits), choice_(choice) {
     // A blocking stream: it also orders against work on the legacy default stream.
     COLLAPSE_CUDA_CHECK(cudaStreamCreate(&stream_));
 }
+
+void DeviceBatchRunner::release_device_memory() { buffers_ = std::make_unique<Buffers>(); }
 
 DeviceBatchRunner::~DeviceBatchRunner() {
     buffers_.reset();
@@ -72,11 +73,11 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         upload(buffers.second_labels, host.second_labels.data(), host.sizes.second_labels, stream_);
         upload(buffers.record_steps, host.record_steps.data(), host.record_steps.size(), stream_);
         TeamLaunchPlan plan;
-        if (choice_ != KernelChoice::thread) plan = plan_team_launch(host.tasks.data(), host.count, shared_limit_bytes_);
+        if (choice_ != KernelChoice::thread) plan = plan_team_launch(host.tasks.data(), host.count, limits_);
         const bool team = plan.threads_per_block > 0;
         if (choice_ == KernelChoice::team && !team)
             throw BackendError("COLLAPSE_CUDA_KERNEL=team, but this shape's team buffers exceed the " +
-                               std::to_string(shared_limit_bytes_) + " B of shared memory a block may use");
+                               std::to_string(limits_.shared_bytes_per_block_optin) + " B of shared memory a block may use");
         last_kernel_ = team ? "team" : "thread";
         pools.gradients.resize(host.sizes.states);
         // Only the chosen kernel's pools take device memory.
@@ -117,7 +118,7 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         args.class_members = buffers.class_members.data();
         args.next_slot = buffers.next_slot.data();
         if (team) launch_team_kernel(args, plan, method, stream_);
-        else launch_trajectory_kernel(args, method, multiprocessors_, stream_);
+        else launch_trajectory_kernel(args, method, limits_.multiprocessors, stream_);
         // Synchronise here so that a fault inside the kernel is reported as the kernel's.
         check_cuda(cudaStreamSynchronize(stream_),
                    team ? "integrate_trajectories_team kernel (cudaStreamSynchronize after the launch)"

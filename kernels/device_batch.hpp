@@ -10,6 +10,7 @@
 
 #include "batch_packing.hpp"
 #include "collapse/results.hpp"
+#include "device_limits.hpp"
 
 namespace collapse::cuda {
 
@@ -28,7 +29,7 @@ KernelChoice kernel_choice_from_environment();
 
 class DeviceBatchRunner {
 public:
-    DeviceBatchRunner(int multiprocessors, std::size_t shared_limit_bytes, KernelChoice choice);
+    DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice);
     ~DeviceBatchRunner();
     DeviceBatchRunner(const DeviceBatchRunner&) = delete;
     DeviceBatchRunner& operator=(const DeviceBatchRunner&) = delete;
@@ -40,6 +41,10 @@ public:
     template <class Real>
     StatusCounts run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out);
 
+    // Frees every device buffer (the next run allocates afresh), so that the
+    // lockstep path's pools and these never hold device memory at once.
+    void release_device_memory();
+
     // "team" or "thread": the kernel of the last batch.
     const char* last_kernel() const { return last_kernel_; }
 
@@ -47,8 +52,7 @@ private:
     struct Buffers; // Thrust device vectors, reused (grow-only) across batches
     std::unique_ptr<Buffers> buffers_;
     cudaStream_t stream_ = nullptr;
-    int multiprocessors_ = 1;
-    std::size_t shared_limit_bytes_ = 0;
+    DeviceLimits limits_;
     KernelChoice choice_ = KernelChoice::automatic;
     const char* last_kernel_ = "none";
 };

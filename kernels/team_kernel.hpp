@@ -15,6 +15,7 @@
 #include "collapse/model/hd.hpp"
 #include "collapse/model/team_model.hpp"
 #include "collapse/trajectory/runner.hpp"
+#include "device_limits.hpp"
 #include "trajectory_kernel.hpp"
 
 namespace collapse::cuda {
@@ -25,6 +26,9 @@ struct TeamLaunchPlan {
     std::size_t resident_reals = 0;    // the largest TeamWorkspaceLayout::resident_size of the batch
     std::size_t shared_state_reals = 0; // the largest state size when states sit in shared memory, else 0
     std::size_t shared_bytes = 0;       // reduction slots + resident + shared state
+    // Blocks one multiprocessor holds at once as far as shared memory and
+    // threads allow (registers are the occupancy API's business at launch).
+    int blocks_per_multiprocessor = 0;
 };
 
 // Shared memory one block needs: a double per thread for reductions, then
@@ -38,11 +42,14 @@ std::size_t team_shared_bytes(int threads_per_block, std::size_t resident_reals,
 // depend on the batch (the loss reduction order depends on the team size).
 int team_threads_for(const TrajectoryDims& dims);
 
-// The plan for a batch of tasks, or threads_per_block = 0 when even the
-// resident buffers exceed `shared_limit_bytes` (the caller then uses another
-// kernel). `state_in_shared_memory` false forces the state into global memory.
+// The plan for a batch of tasks on a device with `limits`, or
+// threads_per_block = 0 when even the resident buffers exceed the opt-in
+// shared memory of a block (the caller then uses another kernel).
+// `state_in_shared_memory` false forces the state into global memory. The
+// team size stays a function of the shape alone (team_threads_for), so a
+// result does not depend on which GPU ran it.
 template <class Real>
-TeamLaunchPlan plan_team_launch(const TrajectoryTask<Real>* tasks, std::int64_t count, std::size_t shared_limit_bytes,
+TeamLaunchPlan plan_team_launch(const TrajectoryTask<Real>* tasks, std::int64_t count, const DeviceLimits& limits,
                                 bool state_in_shared_memory = true);
 
 // One team's work on trajectory `slot`. `resident` holds plan.resident_reals
@@ -90,7 +97,9 @@ extern template void launch_team_kernel<float>(const TrajectoryKernelArgs<float>
                                                IntegratorMethod, cudaStream_t);
 extern template void launch_team_kernel<double>(const TrajectoryKernelArgs<double>&, const TeamLaunchPlan&,
                                                 IntegratorMethod, cudaStream_t);
-extern template TeamLaunchPlan plan_team_launch<float>(const TrajectoryTask<float>*, std::int64_t, std::size_t, bool);
-extern template TeamLaunchPlan plan_team_launch<double>(const TrajectoryTask<double>*, std::int64_t, std::size_t, bool);
+extern template TeamLaunchPlan plan_team_launch<float>(const TrajectoryTask<float>*, std::int64_t, const DeviceLimits&,
+                                                       bool);
+extern template TeamLaunchPlan plan_team_launch<double>(const TrajectoryTask<double>*, std::int64_t, const DeviceLimits&,
+                                                        bool);
 
 } // namespace collapse::cuda

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages, the Python venv) and builds.
 # Idempotent: a second run only rebuilds what changed.
-#   BUILD_DIR   build directory (default: build)
-#   CMAKE_ARGS  extra arguments for the configure step
+#   BUILD_DIR           build directory (default: build)
+#   CMAKE_ARGS          extra arguments for the configure step
+#   CUDA_ARCHITECTURES  CUDA targets, e.g. "80-real;90-real" (tools/test.sh) or
+#                       native; unset: the project's default, every
+#                       architecture from sm_80 up (cmake/cuda_architectures.cmake)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +41,13 @@ if [ "$(.venv/bin/python -c 'import collapse_sweep, os; print(os.path.dirname(os
 fi
 
 build_dir=${BUILD_DIR:-build}
+# Said every time, so a build directory configured by tools/test.sh (reduced
+# list) goes back to the full default when built for use, and back again.
+if [ -n "${CUDA_ARCHITECTURES:-}" ]; then
+    cuda_architectures=("-DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCHITECTURES")
+else
+    cuda_architectures=(-UCMAKE_CUDA_ARCHITECTURES)
+fi
 # shellcheck disable=SC2086
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "${cuda_architectures[@]}" ${CMAKE_ARGS:-} >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"

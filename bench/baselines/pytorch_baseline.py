@@ -10,10 +10,13 @@ distances and a divergence flag. CPU by default, CUDA when asked for (TF32
 off, as the engine computes in full float32).
 
     python3 bench/baselines/pytorch_baseline.py [--device cpu|cuda] [--configs small,head,medium]
-                                                [--trajectories 1024] [--steps 20] [--threads T]
+                                                [--trajectories 1024] [--steps 20] [--threads T] [--compile]
     python3 bench/baselines/pytorch_baseline.py --check   # autograd vs the SPEC section 8 closed form
 
 prints trajectory-steps/s per config and one RESULT line of JSON each.
+--compile runs the loss and the observables through torch.compile (the
+backward pass through AOTAutograd); compilation happens in the warm-up steps
+and is not timed.
 `check_against_engine.py --baseline torch` runs `step` from the engine's
 initial state and compares the final states.
 """
@@ -97,16 +100,26 @@ def min_pairwise_distance(vectors):
     return distances.flatten(1).min(dim=1).values
 
 
+def observables(WX, WY, Y, primary, has_head):
+    """Accuracy (nearest label to W x_i) and both minimum label distances, as the engine does every step."""
+    nearest = torch.cdist(WX, Y).argmin(dim=2)
+    accuracy = (nearest == primary).to(WX.dtype).mean(dim=1)
+    label_distance = min_pairwise_distance(Y)
+    projected_distance = min_pairwise_distance(WY) if has_head else label_distance
+    return accuracy, label_distance, projected_distance
+
+
+# The functions a step calls; --compile swaps in their torch.compile'd forms.
+KERNELS = {"loss": loss_per_trajectory, "observables": observables}
+
+
 def step(state, pair_sample, pair_label, primary, lr, stop_gradient):
     """One gd step in place; returns the observables at the state before it."""
-    loss, WX, WY = loss_per_trajectory(state, pair_sample, pair_label, stop_gradient)
+    loss, WX, WY = KERNELS["loss"](state, pair_sample, pair_label, stop_gradient)
     loss.sum().backward()  # trajectories are independent: each gets its own gradient
     with torch.no_grad():
-        Y = state["Y"]
-        nearest = torch.cdist(WX, Y).argmin(dim=2)  # accuracy, as the engine does every step
-        accuracy = (nearest == primary).to(loss.dtype).mean(dim=1)
-        label_distance = min_pairwise_distance(Y)
-        projected_distance = label_distance if "A" not in state else min_pairwise_distance(WY)
+        accuracy, label_distance, projected_distance = KERNELS["observables"](
+            WX.detach(), WY.detach(), state["Y"].detach(), primary, "A" in state)
         for tensor in state.values():
             tensor -= lr * tensor.grad
             tensor.grad = None
@@ -137,12 +150,12 @@ def run_config(name, args, dtype, device):
     synchronize()
     seconds = time.perf_counter() - start
     rate = args.trajectories * args.steps / seconds
-    backend = "pytorch-" + device.type
+    backend = "pytorch-" + device.type + ("-compile" if args.compile else "")
     result = {"config": name, "backend": backend, "device": device_name(device), "precision": args.precision,
               "trajectories": args.trajectories, "steps": args.steps, "seconds": seconds,
               "trajectory_steps_per_s": rate, "diverged": int(diverged.sum()), "torch": torch.__version__,
               "threads": torch.get_num_threads()}
-    print(f"{name:7s} {backend:13s} {args.trajectories:6d} traj x {args.steps:5d} steps "
+    print(f"{name:7s} {backend:21s} {args.trajectories:6d} traj x {args.steps:5d} steps "
           f"{seconds:9.3f} s {rate:12.4g} traj-steps/s")
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -188,6 +201,7 @@ def main():
     parser.add_argument("--frustration", type=float, default=0.1)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--check", action="store_true", help="only check autograd against the closed form")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the loss and the observables")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -198,6 +212,10 @@ def main():
     dtype = torch.float32 if args.precision == "float32" else torch.float64
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False  # full float32, as the engine
+    if args.compile:
+        KERNELS["loss"] = torch.compile(loss_per_trajectory)
+        KERNELS["observables"] = torch.compile(observables)
+        args.warmup = max(args.warmup, 3)  # compilation (and a recompile for the grad-mode change) stays untimed
     for name in args.configs.split(","):
         try:
             run_config(name, args, dtype, device)

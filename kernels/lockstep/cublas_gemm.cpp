@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include "collapse/backend/backend.hpp"
+#include "lockstep/cublas_search.hpp"
 
 #define COLLAPSE_CUBLAS_STRINGIFY_DETAIL(x) #x
 #define COLLAPSE_CUBLAS_STRINGIFY(x) COLLAPSE_CUBLAS_STRINGIFY_DETAIL(x)
@@ -34,14 +35,24 @@ struct CublasLibrary {
     decltype(&cublasGetStatusString) status_string = nullptr;
 
     CublasLibrary() {
-        for (const char* name : {"libcublas.so." COLLAPSE_CUBLAS_STRINGIFY(CUBLAS_VER_MAJOR), "libcublas.so"}) {
-            handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-            if (handle != nullptr) break;
-        }
+        const CublasOpenResult opened =
+            open_first_cublas(cublas_candidates(cublas_search_inputs_of_this_process()),
+                              [](const std::string& name, std::string& reason) -> void* {
+                                  void* library = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+                                  if (library == nullptr) {
+                                      const char* error = dlerror();
+                                      reason = error != nullptr ? error : "dlopen failed";
+                                  }
+                                  return library;
+                              });
+        handle = opened.handle;
         if (handle == nullptr) {
-            const char* reason = dlerror();
-            failure = std::string("cannot load libcublas.so." COLLAPSE_CUBLAS_STRINGIFY(CUBLAS_VER_MAJOR) ": ") +
-                      (reason != nullptr ? reason : "dlopen failed");
+            // The loader's reason for the bare soname, and every other place looked in.
+            failure = "cannot load libcublas.so." COLLAPSE_CUBLAS_STRINGIFY(CUBLAS_VER_MAJOR) "; tried " +
+                      std::to_string(opened.tried.size()) + " places: " +
+                      (opened.tried.empty() ? std::string() : opened.tried.front());
+            for (std::size_t t = 1; t < opened.tried.size(); ++t) failure += "; " + opened.tried[t];
+            failure += " (set LD_LIBRARY_PATH or CUDA_HOME to the toolkit)";
             return;
         }
         resolve(create, COLLAPSE_CUBLAS_SYMBOL(cublasCreate));

@@ -47,7 +47,7 @@ LockstepChoice lockstep_choice_from_environment() {
 }
 
 template <class Real>
-bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, std::size_t shared_memory_bytes_per_block,
+bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, const DeviceLimits& limits,
                   LockstepChoice choice) {
     if (choice == LockstepChoice::off || host.count == 0 || !lockstep::lockstep_supports(host, method)) return false;
     if (choice == LockstepChoice::on) return true;
@@ -55,7 +55,7 @@ bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, std::siz
     for (std::int64_t b = 0; b < host.count; ++b)
         widest.head_dim = std::max(widest.head_dim, host.tasks[static_cast<std::size_t>(b)].dims.head_dim);
     const Precision precision = sizeof(Real) == sizeof(float) ? Precision::float32 : Precision::float64;
-    return lockstep::prefer_lockstep(widest, precision, method, shared_memory_bytes_per_block);
+    return lockstep::prefer_lockstep(widest, precision, method, limits.shared_bytes_per_block_optin);
 }
 
 LockstepRunner::LockstepRunner() {
@@ -67,6 +67,9 @@ LockstepRunner::LockstepRunner() {
         throw;
     }
 }
+
+// A new Buffers also makes a new cuBLAS handle: a millisecond, once per switch of path.
+void LockstepRunner::release_device_memory() { buffers_ = std::make_unique<Buffers>(stream_); }
 
 LockstepRunner::~LockstepRunner() {
     buffers_.reset();
@@ -137,8 +140,8 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
     }
 }
 
-template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, std::size_t, LockstepChoice);
-template bool use_lockstep<double>(const HostBatch<double>&, IntegratorMethod, std::size_t, LockstepChoice);
+template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, const DeviceLimits&, LockstepChoice);
+template bool use_lockstep<double>(const HostBatch<double>&, IntegratorMethod, const DeviceLimits&, LockstepChoice);
 template StatusCounts LockstepRunner::run<float>(HostBatch<float>&, IntegratorMethod, BatchOutput&);
 template StatusCounts LockstepRunner::run<double>(HostBatch<double>&, IntegratorMethod, BatchOutput&);
 

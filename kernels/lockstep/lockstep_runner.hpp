@@ -14,6 +14,7 @@
 #include "batch_packing.hpp"
 #include "collapse/results.hpp"
 #include "device_batch.hpp"
+#include "device_limits.hpp"
 
 namespace collapse::cuda {
 
@@ -25,9 +26,9 @@ LockstepChoice lockstep_choice_from_environment();
 
 // Whether this batch runs on the lockstep path: supported (gd, embedding
 // kind) and, for `automatic`, one trajectory's state at the batch's widest
-// head larger than `shared_memory_bytes_per_block`.
+// head larger than the opt-in shared memory of a block on this device.
 template <class Real>
-bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, std::size_t shared_memory_bytes_per_block,
+bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, const DeviceLimits& limits,
                   LockstepChoice choice);
 
 class LockstepRunner {
@@ -51,6 +52,10 @@ public:
     void set_lanes(std::int64_t lanes) { lanes_ = lanes; }
     void set_poll_interval(int poll_interval) { poll_interval_ = poll_interval; }
 
+    // Frees every device array (the next run allocates afresh), so that the
+    // kernels' pools and these never hold device memory at once.
+    void release_device_memory();
+
 private:
     struct Buffers; // device arrays, grow-only across batches
     std::unique_ptr<Buffers> buffers_;
@@ -59,8 +64,9 @@ private:
     int poll_interval_ = 16;
 };
 
-extern template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, std::size_t, LockstepChoice);
-extern template bool use_lockstep<double>(const HostBatch<double>&, IntegratorMethod, std::size_t, LockstepChoice);
+extern template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, const DeviceLimits&, LockstepChoice);
+extern template bool use_lockstep<double>(const HostBatch<double>&, IntegratorMethod, const DeviceLimits&,
+                                          LockstepChoice);
 extern template StatusCounts LockstepRunner::run<float>(HostBatch<float>&, IntegratorMethod, BatchOutput&);
 extern template StatusCounts LockstepRunner::run<double>(HostBatch<double>&, IntegratorMethod, BatchOutput&);
 

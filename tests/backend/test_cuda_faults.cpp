@@ -20,8 +20,7 @@ class CudaFaults : public ::testing::TestWithParam<cuda::KernelChoice> {};
 TEST_P(CudaFaults, AnIllegalAddressInTheKernelBecomesABackendError) {
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) GTEST_SKIP() << "no CUDA device";
-    cudaDeviceProp properties{};
-    ASSERT_EQ(cudaGetDeviceProperties(&properties, 0), cudaSuccess);
+    const cuda::DeviceLimits limits = cuda::query_device_limits(0);
     const SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
     const Grid grid(spec);
     const std::vector<std::int64_t> indices{0, 1, 2, 3};
@@ -29,8 +28,8 @@ TEST_P(CudaFaults, AnIllegalAddressInTheKernelBecomesABackendError) {
     BatchOutput out;
     cuda::pack_batch(spec, grid, indices, host, out);
     host.tasks[2].state_offset = std::size_t{1} << 40; // a terabyte past the state pool
-    if (GetParam() == cuda::KernelChoice::team) cuda::allow_team_shared_memory(properties.sharedMemPerBlockOptin);
-    cuda::DeviceBatchRunner runner(properties.multiProcessorCount, properties.sharedMemPerBlockOptin, GetParam());
+    if (GetParam() == cuda::KernelChoice::team) cuda::allow_team_shared_memory(limits.shared_bytes_per_block_optin);
+    cuda::DeviceBatchRunner runner(limits, GetParam());
     try {
         runner.run(host, spec.integrator.method, out);
         FAIL() << "a kernel reading far outside its pools returned normally";

@@ -107,7 +107,8 @@ public:
         } else {
             // An H100's opt-in limit; the plan decides where the state lives.
             const cuda::TeamLaunchPlan plan =
-                cuda::plan_team_launch(host.tasks.data(), host.count, 227 * 1024, kernel_.state_in_shared_memory);
+                cuda::plan_team_launch(host.tasks.data(), host.count, cuda::DeviceLimits::sm90_h100(),
+                                       kernel_.state_in_shared_memory);
             EXPECT_GT(plan.threads_per_block, 0);
             // Blocks retire in any order on a GPU: shuffle the slots.
             std::vector<std::int64_t> order(static_cast<std::size_t>(host.count));
@@ -199,7 +200,7 @@ TEST(TeamLaunchPlan, PlacesTheStateInSharedMemoryWhileItFits) {
     task.dims = TrajectoryDims{10, 1000, 32, 32, 0};
     const std::size_t state = StateLayout(task.dims).size, resident = TeamWorkspaceLayout(task.dims).resident_size;
     EXPECT_EQ(cuda::team_threads_for(task.dims), 256);
-    const cuda::TeamLaunchPlan roomy = cuda::plan_team_launch(&task, 1, 227 * 1024);
+    const cuda::TeamLaunchPlan roomy = cuda::plan_team_launch(&task, 1, cuda::DeviceLimits::sm90_h100());
     EXPECT_EQ(roomy.threads_per_block, 256);
     EXPECT_EQ(roomy.resident_reals, resident);
     EXPECT_EQ(roomy.shared_state_reals, state);
@@ -207,12 +208,12 @@ TEST(TeamLaunchPlan, PlacesTheStateInSharedMemoryWhileItFits) {
     // float64 doubles the state past the limit: it stays in global memory.
     cuda::TrajectoryTask<double> wide;
     wide.dims = task.dims;
-    const cuda::TeamLaunchPlan global = cuda::plan_team_launch(&wide, 1, 227 * 1024);
+    const cuda::TeamLaunchPlan global = cuda::plan_team_launch(&wide, 1, cuda::DeviceLimits::sm90_h100());
     EXPECT_EQ(global.threads_per_block, 256);
     EXPECT_EQ(global.shared_state_reals, 0u);
     // d = 128 (W and G alone are 256 KiB in float64): no team plan.
     wide.dims.dim = 128;
-    EXPECT_EQ(cuda::plan_team_launch(&wide, 1, 227 * 1024).threads_per_block, 0);
+    EXPECT_EQ(cuda::plan_team_launch(&wide, 1, cuda::DeviceLimits::sm90_h100()).threads_per_block, 0);
     // The small shape (N d = 1600) gets 128 threads, the tiny test shape 32.
     EXPECT_EQ(cuda::team_threads_for(TrajectoryDims{4, 200, 8, 8, 0}), 128);
     EXPECT_EQ(cuda::team_threads_for(TrajectoryDims{3, 24, 4, 3, 0}), 32);
