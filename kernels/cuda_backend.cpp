@@ -18,6 +18,7 @@
 #include "lockstep/lockstep_runner.hpp"
 #include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
+#include "warp_kernel.hpp"
 
 namespace collapse {
 namespace cuda {
@@ -64,11 +65,11 @@ public:
         COLLAPSE_CUDA_CHECK(cudaDeviceGetLimit(&stack_limit, cudaLimitStackSize));
         stack_bytes_ = std::max(stack_limit, stack_needed + stack_headroom_bytes);
         if (stack_bytes_ != stack_limit) COLLAPSE_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, stack_bytes_));
-        // The team kernel may use all of a block's opt-in shared memory (227 KiB on an H100).
-        const std::size_t shared_limit = properties_.sharedMemPerBlockOptin;
-        allow_team_shared_memory(shared_limit);
-        runner_ = std::make_unique<DeviceBatchRunner>(properties_.multiProcessorCount, shared_limit,
-                                                      kernel_choice_from_environment());
+        // The team and warp kernels may use all of a block's opt-in shared memory (227 KiB on an H100).
+        const DeviceLimits limits = device_limits_of(properties_);
+        allow_team_shared_memory(limits.shared_bytes_per_block_optin);
+        allow_warp_shared_memory(limits.shared_bytes_per_block_optin);
+        runner_ = std::make_unique<DeviceBatchRunner>(limits, kernel_choice_from_environment());
     }
 
     std::string name() const override { return "cuda"; }

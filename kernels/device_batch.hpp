@@ -10,6 +10,7 @@
 
 #include "batch_packing.hpp"
 #include "collapse/results.hpp"
+#include "device_limits.hpp"
 
 namespace collapse::cuda {
 
@@ -19,16 +20,35 @@ struct StatusCounts {
     std::int64_t of(TrajectoryStatus status) const { return by_status[static_cast<int>(status) + 1]; }
 };
 
-// Which kernel integrates a batch. `automatic`: the block-per-trajectory
-// (team) kernel where its shared-memory buffers fit, else one thread per
-// trajectory. COLLAPSE_CUDA_KERNEL=auto|thread|team sets it (benchmarks), in
-// the order of the enumerators.
-enum class KernelChoice { automatic, thread, team };
+// Which kernel integrates a batch. `automatic`: the warp-per-trajectory
+// kernel for small states (prefer_warp_kernel), else the block-per-trajectory
+// (team) kernel, each where its shared-memory buffers fit, else one thread
+// per trajectory. COLLAPSE_CUDA_KERNEL=auto|thread|team|warp sets it
+// (benchmarks), in the order of the enumerators.
+enum class KernelChoice { automatic, thread, team, warp };
 KernelChoice kernel_choice_from_environment();
+
+// The limits a launch plan reads, from the properties the backend already
+// has. (gpukit's query_device_limits reads the same attributes; one of the two
+// goes when both branches meet.)
+inline DeviceLimits device_limits_of(const cudaDeviceProp& properties) {
+    DeviceLimits limits;
+    limits.compute_major = properties.major;
+    limits.compute_minor = properties.minor;
+    limits.multiprocessors = properties.multiProcessorCount;
+    limits.shared_bytes_per_block_optin = properties.sharedMemPerBlockOptin;
+    limits.shared_bytes_per_multiprocessor = properties.sharedMemPerMultiprocessor;
+    limits.registers_per_block = properties.regsPerBlock;
+    limits.registers_per_multiprocessor = properties.regsPerMultiprocessor;
+    limits.max_threads_per_block = properties.maxThreadsPerBlock;
+    limits.max_threads_per_multiprocessor = properties.maxThreadsPerMultiProcessor;
+    limits.warp_size = properties.warpSize;
+    return limits;
+}
 
 class DeviceBatchRunner {
 public:
-    DeviceBatchRunner(int multiprocessors, std::size_t shared_limit_bytes, KernelChoice choice);
+    DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice);
     ~DeviceBatchRunner();
     DeviceBatchRunner(const DeviceBatchRunner&) = delete;
     DeviceBatchRunner& operator=(const DeviceBatchRunner&) = delete;
@@ -40,15 +60,14 @@ public:
     template <class Real>
     StatusCounts run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out);
 
-    // "team" or "thread": the kernel of the last batch.
+    // "warp", "team" or "thread": the kernel of the last batch.
     const char* last_kernel() const { return last_kernel_; }
 
 private:
     struct Buffers; // Thrust device vectors, reused (grow-only) across batches
     std::unique_ptr<Buffers> buffers_;
     cudaStream_t stream_ = nullptr;
-    int multiprocessors_ = 1;
-    std::size_t shared_limit_bytes_ = 0;
+    DeviceLimits limits_;
     KernelChoice choice_ = KernelChoice::automatic;
     const char* last_kernel_ = "none";
 };
