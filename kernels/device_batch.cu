@@ -4,6 +4,7 @@
 #include <thrust/fill.h>
 #include <thrust/system_error.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -83,7 +84,9 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
             throw BackendError("COLLAPSE_CUDA_KERNEL=warp, but one warp's buffers for this shape exceed the " +
                                std::to_string(limits_.shared_bytes_per_block_optin) +
                                " B of shared memory a block may use");
-        if (!warp && choice_ != KernelChoice::thread)
+        const bool int_indices = std::all_of(host.tasks.data(), host.tasks.data() + host.count,
+                                             [](const auto& task) { return team_indices_fit_int(task.dims); });
+        if (!warp && choice_ != KernelChoice::thread && int_indices)
             plan = plan_team_launch(host.tasks.data(), host.count, limits_.shared_bytes_per_block_optin);
         const bool team = !warp && plan.threads_per_block > 0;
         if (choice_ == KernelChoice::team && !team)

@@ -37,6 +37,7 @@ WarpLaunchPlan plan_warp_launch(const TrajectoryTask<Real>* tasks, std::int64_t 
     if (count <= 0) return plan;
     std::size_t resident = 0, streamed = 0, state = 0;
     for (std::int64_t b = 0; b < count; ++b) {
+        if (!team_indices_fit_int(tasks[b].dims)) return plan;
         const TeamWorkspaceLayout layout(tasks[b].dims);
         resident = std::max(resident, layout.resident_size);
         streamed = std::max(streamed, layout.streamed_size);

@@ -202,6 +202,18 @@ TEST(WarpLaunchPlan, PlacesStateAndRowsWhileEnoughWarpsStayResident) {
     EXPECT_EQ(cuda::plan_warp_launch(&medium, 1, cuda::DeviceLimits::sm86_a40()).warps_per_block, 0);
 }
 
+TEST(WarpLaunchPlan, RefusesShapesWhoseIndicesOverflowInt) {
+    // The team form indexes with int; N d = 2^32 entries would wrap.
+    cuda::TrajectoryTask<float> huge;
+    huge.dims = TrajectoryDims{2, 1 << 27, 32, 0, 0};
+    EXPECT_FALSE(team_indices_fit_int(huge.dims));
+    EXPECT_EQ(cuda::plan_warp_launch(&huge, 1, cuda::DeviceLimits::sm90_h100()).warps_per_block, 0);
+    huge.dims.samples = (1 << 26) - 1; // N d just under 2^31 (state 2^31 - 32 + 64 entries: still over)
+    EXPECT_FALSE(team_indices_fit_int(huge.dims));
+    huge.dims.samples = 1 << 20;
+    EXPECT_TRUE(team_indices_fit_int(huge.dims));
+}
+
 TEST(WarpLaunchPlan, AutoPrefersTheWarpKernelForSmallStates) {
     EXPECT_TRUE(cuda::prefer_warp_kernel(TrajectoryDims{4, 200, 8, 8, 0}));     // small: N d = 1600
     EXPECT_TRUE(cuda::prefer_warp_kernel(TrajectoryDims{4, 128, 32, 0, 0}));    // N d = 4096
