@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <string>
 
 #include "backend_test_support.hpp"
 
@@ -43,7 +44,13 @@ TEST_P(CudaBatchInvariance, BitIdenticalAcrossBatchSizes) {
 INSTANTIATE_TEST_SUITE_P(PrecisionMethodAndKernel, CudaBatchInvariance,
                          ::testing::Combine(::testing::Values(Precision::float32, Precision::float64),
                                             ::testing::Values(IntegratorMethod::gd, IntegratorMethod::rk4),
-                                            ::testing::Values("thread", "team", "warp")));
+                                            ::testing::Values("thread", "team", "warp")),
+                         [](const auto& param_info) {
+                             return std::string(std::get<0>(param_info.param) == Precision::float32 ? "float32_"
+                                                                                                     : "float64_") +
+                                    (std::get<1>(param_info.param) == IntegratorMethod::gd ? "gd_" : "rk4_") +
+                                    std::get<2>(param_info.param);
+                         });
 
 TEST_F(CudaBackendTest, RepeatedRunsOnOneBackendAreBitIdentical) {
     // Buffers are reused across batches; stale contents must not leak in.
