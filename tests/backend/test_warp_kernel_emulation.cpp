@@ -7,11 +7,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <random>
 #include <set>
 #include <stdexcept>
 
 #include "backend_test_support.hpp"
+#include "device_batch.hpp"
 #include "kernel_emulation.hpp"
 
 namespace collapse::testing {
@@ -212,6 +215,20 @@ TEST(WarpLaunchPlan, RefusesShapesWhoseIndicesOverflowInt) {
     EXPECT_FALSE(team_indices_fit_int(huge.dims));
     huge.dims.samples = 1 << 20;
     EXPECT_TRUE(team_indices_fit_int(huge.dims));
+}
+
+TEST(WarpLaunchPlan, CollapseCudaKernelSelectsIt) {
+    ::setenv("COLLAPSE_CUDA_KERNEL", "warp", 1);
+    EXPECT_EQ(cuda::kernel_choice_from_environment(), cuda::KernelChoice::warp);
+    ::setenv("COLLAPSE_CUDA_KERNEL", "fused", 1); // not built (docs/cuda-backend.md)
+    try {
+        cuda::kernel_choice_from_environment();
+        ADD_FAILURE() << "COLLAPSE_CUDA_KERNEL=fused was accepted";
+    } catch (const BackendError& error) {
+        EXPECT_EQ(std::string(error.what()), "COLLAPSE_CUDA_KERNEL must be auto, thread, team or warp, not 'fused'");
+    }
+    ::unsetenv("COLLAPSE_CUDA_KERNEL");
+    EXPECT_EQ(cuda::kernel_choice_from_environment(), cuda::KernelChoice::automatic);
 }
 
 TEST(WarpLaunchPlan, AutoPrefersTheWarpKernelForSmallStates) {
