@@ -20,6 +20,7 @@
 #include "lockstep/lockstep_runner.hpp"
 #include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
+#include "warp_kernel.hpp"
 
 namespace collapse {
 namespace cuda {
@@ -63,9 +64,10 @@ public:
         COLLAPSE_CUDA_CHECK(cudaDeviceGetLimit(&stack_limit, cudaLimitStackSize));
         stack_bytes_ = std::max(stack_limit, stack_needed + stack_headroom_bytes);
         if (stack_bytes_ != stack_limit) COLLAPSE_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, stack_bytes_));
-        // The team kernel may use all of a block's opt-in shared memory (this
+        // The team and warp kernels may use all of a block's opt-in shared memory (this
         // device's: 99 KiB on an A40 or L40S, 163 KiB on an A100, 227 KiB on an H100).
         allow_team_shared_memory(limits_.shared_bytes_per_block_optin);
+        allow_warp_shared_memory(limits_.shared_bytes_per_block_optin);
         runner_ = std::make_unique<DeviceBatchRunner>(limits_, kernel_choice_from_environment());
     }
 

@@ -4,6 +4,7 @@
 #include <thrust/fill.h>
 #include <thrust/system_error.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -16,6 +17,7 @@
 #include "environment_choice.hpp"
 #include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
+#include "warp_kernel.hpp"
 
 namespace collapse::cuda {
 namespace {
@@ -42,7 +44,7 @@ struct DeviceBatchRunner::Buffers {
 };
 
 KernelChoice kernel_choice_from_environment() {
-    return static_cast<KernelChoice>(environment_choice("COLLAPSE_CUDA_KERNEL", {"auto", "thread", "team"}));
+    return static_cast<KernelChoice>(environment_choice("COLLAPSE_CUDA_KERNEL", {"auto", "thread", "team", "warp"}));
 }
 
 DeviceBatchRunner::DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice)
@@ -72,18 +74,36 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         upload(buffers.primary_labels, host.primary_labels.data(), host.sizes.primary_labels, stream_);
         upload(buffers.second_labels, host.second_labels.data(), host.sizes.second_labels, stream_);
         upload(buffers.record_steps, host.record_steps.data(), host.record_steps.size(), stream_);
+        // The warp kernel for small states, the team kernel for the rest, each
+        // where its shared-memory buffers fit; the thread kernel otherwise.
+        WarpLaunchPlan warp_plan;
         TeamLaunchPlan plan;
-        if (choice_ != KernelChoice::thread) plan = plan_team_launch(host.tasks.data(), host.count, limits_);
-        const bool team = plan.threads_per_block > 0;
+        const bool warp_wanted =
+            choice_ == KernelChoice::warp || (choice_ == KernelChoice::automatic && prefer_warp_kernel(host.tasks[0].dims));
+        if (warp_wanted) warp_plan = plan_warp_launch(host.tasks.data(), host.count, limits_);
+        const bool warp = warp_plan.warps_per_block > 0;
+        if (choice_ == KernelChoice::warp && !warp)
+            throw BackendError("COLLAPSE_CUDA_KERNEL=warp, but one warp's buffers for this shape exceed the " +
+                               std::to_string(limits_.shared_bytes_per_block_optin) +
+                               " B of shared memory a block may use");
+        const bool int_indices = std::all_of(host.tasks.data(), host.tasks.data() + host.count,
+                                             [](const auto& task) { return team_indices_fit_int(task.dims); });
+        if (!warp && choice_ != KernelChoice::thread && int_indices)
+            plan = plan_team_launch(host.tasks.data(), host.count, limits_);
+        const bool team = !warp && plan.threads_per_block > 0;
         if (choice_ == KernelChoice::team && !team)
             throw BackendError("COLLAPSE_CUDA_KERNEL=team, but this shape's team buffers exceed the " +
-                               std::to_string(limits_.shared_bytes_per_block_optin) + " B of shared memory a block may use");
-        last_kernel_ = team ? "team" : "thread";
+                               std::to_string(limits_.shared_bytes_per_block_optin) +
+                               " B of shared memory a block may use");
+        last_kernel_ = warp ? "warp" : team ? "team" : "thread";
+        const bool cooperative = warp || team; // team_evaluate's buffers instead of evaluate's workspace
+        const char* kernel_name = warp ? "integrate_trajectories_warp" : team ? "integrate_trajectories_team"
+                                                                             : "integrate_trajectories";
         pools.gradients.resize(host.sizes.states);
         // Only the chosen kernel's pools take device memory.
-        pools.workspaces.resize(team ? 0 : host.sizes.workspaces);
-        pools.team_streamed.resize(team ? host.sizes.team_streamed : 0);
-        buffers.class_members.resize(team ? host.sizes.class_members : 0);
+        pools.workspaces.resize(cooperative ? 0 : host.sizes.workspaces);
+        pools.team_streamed.resize(cooperative && warp_plan.shared_streamed_reals == 0 ? host.sizes.team_streamed : 0);
+        buffers.class_members.resize(cooperative ? host.sizes.class_members : 0);
         buffers.next_slot.resize(1);
         pools.scratch.resize(host.sizes.scratch);
         DeviceResults& results = buffers.results;
@@ -117,17 +137,16 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         args.team_streamed = pools.team_streamed.data();
         args.class_members = buffers.class_members.data();
         args.next_slot = buffers.next_slot.data();
-        if (team) launch_team_kernel(args, plan, method, stream_);
+        if (warp) launch_warp_kernel(args, warp_plan, method, limits_.multiprocessors, stream_);
+        else if (team) launch_team_kernel(args, plan, method, stream_);
         else launch_trajectory_kernel(args, method, limits_.multiprocessors, stream_);
         // Synchronise here so that a fault inside the kernel is reported as the kernel's.
-        check_cuda(cudaStreamSynchronize(stream_),
-                   team ? "integrate_trajectories_team kernel (cudaStreamSynchronize after the launch)"
-                        : "integrate_trajectories kernel (cudaStreamSynchronize after the launch)",
+        const std::string synchronised = std::string(kernel_name) + " kernel (cudaStreamSynchronize after the launch)";
+        check_cuda(cudaStreamSynchronize(stream_), synchronised.c_str(),
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
 
-        const StatusCounts counts = results.checked_status_counts(
-            host.count, team ? "CUDA kernel integrate_trajectories_team" : "CUDA kernel integrate_trajectories",
-            stream_);
+        const StatusCounts counts =
+            results.checked_status_counts(host.count, std::string("CUDA kernel ") + kernel_name, stream_);
         download(host.states.data(), pools.states, stream_);
         results.download(out, stream_);
         COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream_));

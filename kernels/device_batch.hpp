@@ -20,11 +20,12 @@ struct StatusCounts {
     std::int64_t of(TrajectoryStatus status) const { return by_status[static_cast<int>(status) + 1]; }
 };
 
-// Which kernel integrates a batch. `automatic`: the block-per-trajectory
-// (team) kernel where its shared-memory buffers fit, else one thread per
-// trajectory. COLLAPSE_CUDA_KERNEL=auto|thread|team sets it (benchmarks), in
-// the order of the enumerators.
-enum class KernelChoice { automatic, thread, team };
+// Which kernel integrates a batch. `automatic`: the warp-per-trajectory
+// kernel for small states (prefer_warp_kernel), else the block-per-trajectory
+// (team) kernel, each where its shared-memory buffers fit, else one thread
+// per trajectory. COLLAPSE_CUDA_KERNEL=auto|thread|team|warp sets it
+// (benchmarks), in the order of the enumerators.
+enum class KernelChoice { automatic, thread, team, warp };
 KernelChoice kernel_choice_from_environment();
 
 class DeviceBatchRunner {
@@ -45,7 +46,7 @@ public:
     // lockstep path's pools and these never hold device memory at once.
     void release_device_memory();
 
-    // "team" or "thread": the kernel of the last batch.
+    // "warp", "team" or "thread": the kernel of the last batch.
     const char* last_kernel() const { return last_kernel_; }
 
 private:

@@ -54,11 +54,13 @@ TeamLaunchPlan plan_team_launch(const TrajectoryTask<Real>* tasks, std::int64_t 
 
 // One team's work on trajectory `slot`. `resident` holds plan.resident_reals
 // entries; `shared_state`, when not null, plan.shared_state_reals: the state
-// is copied there at the start and back at the end. __host__ __device__ so
-// that tests can run a block's threads on the host (team emulation).
+// is copied there at the start and back at the end. `shared_streamed`, when
+// not null, replaces the trajectory's streamed rows in global memory (the
+// warp kernel keeps them in shared memory where they fit). __host__
+// __device__ so that tests can run a team's threads on the host (emulation).
 template <class Real, class Integrator, class Team>
 COLLAPSE_HD inline void run_team_slot(const Team& team, const TrajectoryKernelArgs<Real>& args, std::int64_t slot,
-                                      Real* resident, Real* shared_state) {
+                                      Real* resident, Real* shared_state, Real* shared_streamed = nullptr) {
     const TrajectoryTask<Real> task = args.tasks[slot];
     const ModelProblem<Real> problem = problem_of(args, task);
     int* class_members = args.class_members + task.class_member_offset;
@@ -75,8 +77,8 @@ COLLAPSE_HD inline void run_team_slot(const Team& team, const TrajectoryKernelAr
         team.sync();
         buffers.state = shared_state;
     }
-    const TeamModel<Real> model{problem, TeamBuffers<Real>{resident, args.team_streamed + task.team_streamed_offset,
-                                                            class_members}};
+    Real* streamed = shared_streamed != nullptr ? shared_streamed : args.team_streamed + task.team_streamed_offset;
+    const TeamModel<Real> model{problem, TeamBuffers<Real>{resident, streamed, class_members}};
     run_trajectory<Real, Integrator>(team, model, task.dims, buffers, task.settings, recorder_of(args, slot));
     if (shared_state != nullptr) {
         team_for(team, state_size, [&](long e) { global_state[e] = shared_state[e]; });

@@ -11,6 +11,8 @@
 #include "batch_packing.hpp"
 #include "collapse/sweep/grid.hpp"
 #include "device_batch.hpp"
+#include "team_kernel.hpp"
+#include "warp_kernel.hpp"
 
 namespace collapse::testing {
 namespace {
@@ -29,22 +31,29 @@ TEST_P(CudaFaults, AnIllegalAddressInTheKernelBecomesABackendError) {
     cuda::pack_batch(spec, grid, indices, host, out);
     host.tasks[2].state_offset = std::size_t{1} << 40; // a terabyte past the state pool
     if (GetParam() == cuda::KernelChoice::team) cuda::allow_team_shared_memory(limits.shared_bytes_per_block_optin);
+    if (GetParam() == cuda::KernelChoice::warp) cuda::allow_warp_shared_memory(limits.shared_bytes_per_block_optin);
     cuda::DeviceBatchRunner runner(limits, GetParam());
     try {
         runner.run(host, spec.integrator.method, out);
         FAIL() << "a kernel reading far outside its pools returned normally";
     } catch (const BackendError& error) {
         const std::string message = error.what();
-        EXPECT_NE(message.find(GetParam() == cuda::KernelChoice::team ? "integrate_trajectories_team"
-                                                                       : "integrate_trajectories kernel"),
-                  std::string::npos)
+        const char* kernel = GetParam() == cuda::KernelChoice::team   ? "integrate_trajectories_team"
+                             : GetParam() == cuda::KernelChoice::warp ? "integrate_trajectories_warp"
+                                                                      : "integrate_trajectories kernel";
+        EXPECT_NE(message.find(kernel), std::string::npos)
             << message;
         EXPECT_NE(message.find("cudaError"), std::string::npos) << message;
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, CudaFaults, ::testing::Values(cuda::KernelChoice::thread, cuda::KernelChoice::team),
-                         [](const auto& param_info) { return param_info.param == cuda::KernelChoice::team ? "team" : "thread"; });
+INSTANTIATE_TEST_SUITE_P(Kernels, CudaFaults,
+                         ::testing::Values(cuda::KernelChoice::thread, cuda::KernelChoice::team, cuda::KernelChoice::warp),
+                         [](const auto& param_info) {
+                             return param_info.param == cuda::KernelChoice::team   ? "team"
+                                    : param_info.param == cuda::KernelChoice::warp ? "warp"
+                                                                                   : "thread";
+                         });
 
 } // namespace
 } // namespace collapse::testing

@@ -1,31 +1,56 @@
 // SPEC §5 on the GPU: results do not depend on the batch size, the batch
 // composition or the order in which lanes are refilled. Each trajectory runs
-// the same code on one thread or one block of fixed size, whatever the batch,
-// so the outputs must agree bit for bit.
+// the same code on one thread, one block of fixed size or one warp, whatever
+// the batch, so the outputs must agree bit for bit.
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
 
 #include "backend_test_support.hpp"
 
 namespace collapse::testing {
 namespace {
 
+// A CUDA backend with COLLAPSE_CUDA_KERNEL=kernel (read when it is made), or a skip.
+std::unique_ptr<Backend> cuda_backend_with_kernel(const char* kernel, std::string& skip_reason) {
+    ::setenv("COLLAPSE_CUDA_KERNEL", kernel, 1);
+    std::unique_ptr<Backend> backend;
+    try {
+        backend = make_cuda_backend();
+    } catch (const BackendError& error) {
+        skip_reason = std::string("no CUDA device: ") + error.what();
+    }
+    ::unsetenv("COLLAPSE_CUDA_KERNEL");
+    return backend;
+}
+
 class CudaBatchInvariance
-    : public CudaBackendTest,
-      public ::testing::WithParamInterface<std::tuple<Precision, IntegratorMethod>> {};
+    : public ::testing::TestWithParam<std::tuple<Precision, IntegratorMethod, const char*>> {};
 
 TEST_P(CudaBatchInvariance, BitIdenticalAcrossBatchSizes) {
-    const auto [precision, method] = GetParam();
+    const auto [precision, method, kernel] = GetParam();
+    std::string skip;
+    const auto cuda = cuda_backend_with_kernel(kernel, skip);
+    if (!cuda) GTEST_SKIP() << skip;
     const SweepSpec spec = mixed_spec(precision, method);
-    const auto reference = run_grid(*cuda_, spec, 1);
+    const auto reference = run_grid(*cuda, spec, 1);
     for (std::int64_t batch_size : {7, 64}) {
         SCOPED_TRACE("batch size " + std::to_string(batch_size));
-        expect_bit_identical(reference, run_grid(*cuda_, spec, batch_size));
+        expect_bit_identical(reference, run_grid(*cuda, spec, batch_size));
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(PrecisionAndMethod, CudaBatchInvariance,
+INSTANTIATE_TEST_SUITE_P(PrecisionMethodAndKernel, CudaBatchInvariance,
                          ::testing::Combine(::testing::Values(Precision::float32, Precision::float64),
-                                            ::testing::Values(IntegratorMethod::gd, IntegratorMethod::rk4)));
+                                            ::testing::Values(IntegratorMethod::gd, IntegratorMethod::rk4),
+                                            ::testing::Values("thread", "team", "warp")),
+                         [](const auto& param_info) {
+                             return std::string(std::get<0>(param_info.param) == Precision::float32 ? "float32_"
+                                                                                                     : "float64_") +
+                                    (std::get<1>(param_info.param) == IntegratorMethod::gd ? "gd_" : "rk4_") +
+                                    std::get<2>(param_info.param);
+                         });
 
 TEST_F(CudaBackendTest, RepeatedRunsOnOneBackendAreBitIdentical) {
     // Buffers are reused across batches; stale contents must not leak in.
@@ -34,6 +59,20 @@ TEST_F(CudaBackendTest, RepeatedRunsOnOneBackendAreBitIdentical) {
     const auto first = run_grid(*cuda_, narrow, 64);
     run_grid(*cuda_, wide, 64);
     expect_bit_identical(first, run_grid(*cuda_, narrow, 5));
+}
+
+// The warp and the 32-thread block run the same team code and differ only in
+// how the loss's per-lane parts are added (butterfly against rank order):
+// every other result is the same, and the loss within rounding.
+TEST(CudaKernels, WarpAndBlockOfThirtyTwoAgree) {
+    std::string skip;
+    const auto warp = cuda_backend_with_kernel("warp", skip);
+    const auto team = cuda_backend_with_kernel("team", skip);
+    if (!warp || !team) GTEST_SKIP() << skip;
+    for (IntegratorMethod method : {IntegratorMethod::gd, IntegratorMethod::rk4}) {
+        const SweepSpec spec = mixed_spec(Precision::float64, method); // N d = 96: a 32-thread block
+        expect_close_results(run_grid(*team, spec, 64), run_grid(*warp, spec, 64), 1e-13);
+    }
 }
 
 } // namespace

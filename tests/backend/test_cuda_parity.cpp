@@ -1,7 +1,7 @@
 // The CUDA backend against the CPU backend on a grid that mixes every status:
 // float64 results agree to 1e-9 relative, float32 statuses agree exactly and
-// collapse steps within 1%, with each of the two kernels (thread and team per
-// trajectory). Skipped without a usable CUDA device, except the check that
+// collapse steps within 1%, with each of the three kernels (thread, block and
+// warp per trajectory). Skipped without a usable CUDA device, except the check that
 // the grid really is mixed, which runs on the CPU alone.
 #include <gtest/gtest.h>
 
@@ -59,7 +59,7 @@ TEST_P(CudaParity, Float32StatusesAndCollapseStepsMatchTheCpuBackend) {
 
 INSTANTIATE_TEST_SUITE_P(IntegratorsAndKernels, CudaParity,
                          ::testing::Combine(::testing::Values(IntegratorMethod::gd, IntegratorMethod::rk4),
-                                            ::testing::Values("thread", "team")),
+                                            ::testing::Values("thread", "team", "warp")),
                          [](const auto& param_info) {
                              return std::string(std::get<0>(param_info.param) == IntegratorMethod::gd ? "gd_" : "rk4_") +
                                     std::get<1>(param_info.param);

@@ -28,10 +28,11 @@ struct SoloTeam {
     COLLAPSE_HD double min(double value) const { return value; }
 };
 
-// body(e) for e in [0, count), strided over the team.
-template <class Team, class Body>
-COLLAPSE_HD inline void team_for(const Team& team, long count, Body&& body) {
-    for (long e = team.rank; e < count; e += team.size) body(e);
+// body(e) for e in [0, count), strided over the team, in count's index type
+// (the team model uses int: 32-bit division on the device, team_model.hpp).
+template <class Team, class Index, class Body>
+COLLAPSE_HD inline void team_for(const Team& team, Index count, Body&& body) {
+    for (Index e = team.rank; e < count; e += team.size) body(e);
 }
 
 // The reductions of a team whose threads share `slots` (one double per rank):

@@ -68,6 +68,14 @@ COLLAPSE_HD inline std::size_t class_member_entries(const TrajectoryDims& dims) 
     return static_cast<std::size_t>(dims.classes) + 1 + 2 * static_cast<std::size_t>(dims.samples);
 }
 
+// The team form indexes within one trajectory with int (32-bit division and
+// address arithmetic on the device): plans use it only where every index fits.
+COLLAPSE_HD inline bool team_indices_fit_int(const TrajectoryDims& dims) {
+    const std::size_t limit = 2147483647u;
+    const std::size_t inputs = static_cast<std::size_t>(dims.samples) * static_cast<std::size_t>(dims.input_dim);
+    return StateLayout(dims).size <= limit && TeamWorkspaceLayout(dims).streamed_size <= limit && inputs <= limit;
+}
+
 // Built once per trajectory by the team's first thread; the pair set is fixed.
 template <class Real, class Team>
 COLLAPSE_HD inline void build_class_members(const Team& team, const ModelProblem<Real>& problem, int* members) {
@@ -130,10 +138,10 @@ COLLAPSE_HD inline void team_class_sums(const Team& team, const TrajectoryDims& 
                                         const int* class_members, Real* class_sample_sum) {
     const int dim = dims.dim;
     const int* entries = class_members + dims.classes + 1;
-    team_for(team, static_cast<long>(dims.classes) * dim, [&](long e) {
-        const int k = static_cast<int>(e / dim), c = static_cast<int>(e % dim);
+    team_for(team, static_cast<int>(dims.classes) * dim, [&](int e) {
+        const int k = e / dim, c = e % dim;
         Real sum = 0;
-        for (int m = class_members[k]; m < class_members[k + 1]; ++m) sum += samples[static_cast<long>(entries[m]) * dim + c];
+        for (int m = class_members[k]; m < class_members[k + 1]; ++m) sum += samples[entries[m] * dim + c];
         class_sample_sum[e] = sum;
     });
 }
@@ -150,8 +158,8 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_plain(const Team& team, const 
     team_class_sums(team, dims, samples, buffers.class_members, class_sample_sum);
 
     Real loss = 0;
-    team_for(team, static_cast<long>(dims.samples) * dim, [&](long e) {
-        const int i = static_cast<int>(e / dim), c = static_cast<int>(e % dim);
+    team_for(team, static_cast<int>(dims.samples) * dim, [&](int e) {
+        const int i = e / dim, c = e % dim;
         const int second = problem.second_label[i];
         const Real x = samples[e];
         const Real residual = x - labels[problem.primary_label[i] * dim + c];
@@ -166,11 +174,11 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_plain(const Team& team, const 
     });
     double correct = 0;
     if (with_accuracy)
-        team_for(team, dims.samples, [&](long i) {
+        team_for(team, dims.samples, [&](int i) {
             correct += nearest_row(samples + i * dim, labels, dims.classes, dim) == problem.primary_label[i] ? 1 : 0;
         });
     team.sync(); // class sums complete
-    team_for(team, static_cast<long>(dims.classes) * dim, [&](long e) {
+    team_for(team, static_cast<int>(dims.classes) * dim, [&](int e) {
         label_gradient[e] = (problem.label_degree[e / dim] * labels[e] - class_sample_sum[e]) * scale;
     });
     Evaluation<Real> result;
@@ -187,7 +195,7 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_head(const Team& team, const M
                                                        const TeamBuffers<Real>& buffers, bool with_accuracy) {
     const TrajectoryDims& dims = problem.dims;
     const int dim = dims.dim, classes = dims.classes, head_dim = dims.head_dim;
-    const long sample_entries = static_cast<long>(dims.samples) * dim, label_entries = static_cast<long>(classes) * dim;
+    const int sample_entries = static_cast<int>(dims.samples) * dim, label_entries = static_cast<int>(classes) * dim;
     const Real scale = problem.inverse_pair_count;
     const Real pull = problem.stop_gradient ? Real(0) : Real(1);
     const TeamWorkspaceLayout layout(dims);
@@ -202,8 +210,8 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_head(const Team& team, const M
     Real* residual = buffers.streamed + layout.sample_residual;
 
     // 1. W[a][b] = sum_r B[a][r] A[r][b]; class sums
-    team_for(team, static_cast<long>(dim) * dim, [&](long e) {
-        const int a = static_cast<int>(e / dim), b = static_cast<int>(e % dim);
+    team_for(team, static_cast<int>(dim) * dim, [&](int e) {
+        const int a = e / dim, b = e % dim;
         Real sum = 0;
         for (int r = 0; r < head_dim; ++r) sum += head_B[a * head_dim + r] * head_A[r * dim + b];
         head[e] = sum;
@@ -215,25 +223,25 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_head(const Team& team, const M
     // 2. products with W: (W v)[a] = sum_b W^T[b][a] v[b]. Neighbouring
     // threads take neighbouring a, so they read neighbouring entries of a W^T
     // row (a W row would put them a row apart, all in one shared-memory bank).
-    const auto times_head = [&](const Real* vector, long a) {
+    const auto times_head = [&](const Real* vector, int a) {
         Real sum = 0;
         for (int b = 0; b < dim; ++b) sum += head_transposed[b * dim + a] * vector[b];
         return sum;
     };
-    team_for(team, label_entries, [&](long e) {
-        const long k = e / dim, a = e % dim;
+    team_for(team, label_entries, [&](int e) {
+        const int k = e / dim, a = e % dim;
         const Real projected = times_head(labels + k * dim, a);
         projected_labels[e] = projected;
         class_projected_sum[e] = times_head(class_sample_sum + k * dim, a);
         label_residual[e] = problem.label_degree[k] * projected - class_sample_sum[e];
     });
-    team_for(team, sample_entries, [&](long e) { projection[e] = times_head(samples + (e / dim) * dim, e % dim); });
+    team_for(team, sample_entries, [&](int e) { projection[e] = times_head(samples + (e / dim) * dim, e % dim); });
     team.sync();
 
     // 3. R1 and the loss: each pair adds ||W x_i - y_k||^2 + ||W y_k - x_i||^2
     Real loss = 0;
-    team_for(team, sample_entries, [&](long e) {
-        const int i = static_cast<int>(e / dim), c = static_cast<int>(e % dim);
+    team_for(team, sample_entries, [&](int e) {
+        const int i = e / dim, c = e % dim;
         const int first = problem.primary_label[i], second = problem.second_label[i];
         const Real forward = projection[e] - labels[first * dim + c];
         const Real backward = projected_labels[first * dim + c] - samples[e];
@@ -250,47 +258,47 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_head(const Team& team, const M
     team.sync();
 
     // 4. dL/dx_i[b] = (sum_a R1_i[a] W[a][b] - (1-s) Q_i[b]) / M, Q_i = sum_k (W y_k - x_i)
-    team_for(team, sample_entries, [&](long e) {
-        const int i = static_cast<int>(e / dim), b = static_cast<int>(e % dim);
+    team_for(team, sample_entries, [&](int e) {
+        const int i = e / dim, b = e % dim;
         const int first = problem.primary_label[i], second = problem.second_label[i];
         Real sum = 0;
-        for (int a = 0; a < dim; ++a) sum += residual[static_cast<long>(i) * dim + a] * head[a * dim + b];
+        for (int a = 0; a < dim; ++a) sum += residual[i * dim + a] * head[a * dim + b];
         Real target = projected_labels[first * dim + b] - samples[e];
         if (second >= 0) target += projected_labels[second * dim + b] - samples[e];
         sample_gradient[e] = (sum - pull * target) * scale;
     });
     // dL/dy_k[b] = (sum_a R2_k[a] W[a][b] - (1-s) (W CS_k - |S_k| y_k)[b]) / M
-    team_for(team, label_entries, [&](long e) {
-        const long k = e / dim, b = e % dim;
+    team_for(team, label_entries, [&](int e) {
+        const int k = e / dim, b = e % dim;
         Real sum = 0;
         for (int a = 0; a < dim; ++a) sum += label_residual[k * dim + a] * head[a * dim + b];
         const Real target = class_projected_sum[e] - problem.label_degree[k] * labels[e];
         label_gradient[e] = (sum - pull * target) * scale;
     });
     // G[a][b] = (sum_i R1_i[a] x_i[b] + sum_k R2_k[a] y_k[b]) / M
-    team_for(team, static_cast<long>(dim) * dim, [&](long e) {
-        const long a = e / dim, b = e % dim;
+    team_for(team, static_cast<int>(dim) * dim, [&](int e) {
+        const int a = e / dim, b = e % dim;
         Real sum = 0;
-        for (long i = 0; i < dims.samples; ++i) sum += residual[i * dim + a] * samples[i * dim + b];
-        for (long k = 0; k < classes; ++k) sum += label_residual[k * dim + a] * labels[k * dim + b];
+        for (int i = 0; i < dims.samples; ++i) sum += residual[i * dim + a] * samples[i * dim + b];
+        for (int k = 0; k < classes; ++k) sum += label_residual[k * dim + a] * labels[k * dim + b];
         head_gradient[e] = sum * scale;
     });
     double correct = 0;
     if (with_accuracy)
-        team_for(team, dims.samples, [&](long i) {
+        team_for(team, dims.samples, [&](int i) {
             correct += nearest_row(projection + i * dim, labels, classes, dim) == problem.primary_label[i] ? 1 : 0;
         });
     team.sync();
 
     // 5. dL/dA[r][b] = sum_a B[a][r] G[a][b];  dL/dB[a][r] = sum_b G[a][b] A[r][b]
-    team_for(team, static_cast<long>(head_dim) * dim, [&](long e) {
-        const long r = e / dim, b = e % dim;
+    team_for(team, static_cast<int>(head_dim) * dim, [&](int e) {
+        const int r = e / dim, b = e % dim;
         Real sum = 0;
-        for (long a = 0; a < dim; ++a) sum += head_B[a * head_dim + r] * head_gradient[a * dim + b];
+        for (int a = 0; a < dim; ++a) sum += head_B[a * head_dim + r] * head_gradient[a * dim + b];
         head_A_gradient[e] = sum;
     });
-    team_for(team, static_cast<long>(dim) * head_dim, [&](long e) {
-        const long a = e / head_dim, r = e % head_dim;
+    team_for(team, static_cast<int>(dim) * head_dim, [&](int e) {
+        const int a = e / head_dim, r = e % head_dim;
         head_B_gradient[e] = row_dot(head_gradient + a * dim, head_A + r * dim, dim);
     });
     Evaluation<Real> result;
@@ -316,7 +324,7 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate(const Team& team, const ModelP
     if (dims.teacher_student()) {
         // x_i[c] = sum_j E[c][j] u_i[j]
         Real* encoded = buffers.streamed + layout.samples;
-        team_for(team, static_cast<long>(dims.samples) * dim, [&](long e) {
+        team_for(team, static_cast<int>(dims.samples) * dim, [&](int e) {
             encoded[e] = detail::row_dot(state + (e % dim) * input_dim, problem.inputs + (e / dim) * input_dim, input_dim);
         });
         team.sync();
@@ -335,10 +343,10 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate(const Team& team, const ModelP
                                          with_accuracy);
     if (dims.teacher_student()) {
         // dL/dE[c][j] = sum_i dL/dx_i[c] u_i[j]; the reductions above ended with a barrier.
-        team_for(team, static_cast<long>(dim) * input_dim, [&](long e) {
-            const long c = e / input_dim, j = e % input_dim;
+        team_for(team, static_cast<int>(dim) * input_dim, [&](int e) {
+            const int c = e / input_dim, j = e % input_dim;
             Real sum = 0;
-            for (long i = 0; i < dims.samples; ++i) sum += sample_gradient[i * dim + c] * problem.inputs[i * input_dim + j];
+            for (int i = 0; i < dims.samples; ++i) sum += sample_gradient[i * dim + c] * problem.inputs[i * input_dim + j];
             gradient[e] = sum;
         });
         team.sync();
