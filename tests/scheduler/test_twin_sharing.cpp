@@ -78,7 +78,9 @@ void check_cutter(const SweepSpec& spec, const PendingSet& pending, std::int64_t
     for (std::int64_t flat : all) {
         ASSERT_TRUE(batch_of.count(flat)) << flat;
         const std::int64_t twin = twins.twin(flat);
-        if (twin >= 0 && pending.contains(twin)) EXPECT_EQ(batch_of[flat], batch_of[twin]) << flat << " and " << twin;
+        if (twin >= 0 && pending.contains(twin)) {
+            EXPECT_EQ(batch_of[flat], batch_of[twin]) << flat << " and " << twin;
+        }
     }
 }
 
