@@ -21,6 +21,7 @@
 #include "collapse/storage/result_writer.hpp"
 #include "collapse/storage/state_snapshots.hpp"
 #include "collapse/sweep/grid.hpp"
+#include "collapse/theory/diagnostics.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "commands.hpp"
 
@@ -236,6 +237,7 @@ int replay_command(const ReplayOptions& options) {
     const std::vector<std::int64_t> flat_one{flat};
     BatchOutput exact;
     backend->run_batch(spec, grid, flat_one, exact);
+    theory::analyse_batch(spec, grid, exact); // what the scheduler adds to every sweep batch
 
     // Pass 2: the same trajectory in a one-point grid recording every K steps.
     // Axes of several values are pinned to this point's exact value by --set,
@@ -261,6 +263,7 @@ int replay_command(const ReplayOptions& options) {
     BatchOutput dense;
     const std::vector<std::int64_t> replay_one{replay_flat};
     backend->run_batch(replay_spec, replay_grid, replay_one, dense);
+    theory::analyse_batch(replay_spec, replay_grid, dense); // the exact theory trace at the dense record points
     const TrajectorySummary& a = exact.summary[0];
     const TrajectorySummary& b = dense.summary[0];
     if (a.status != b.status || a.final_step != b.final_step || !same_bits(exact.final_label_embeddings, dense.final_label_embeddings) ||

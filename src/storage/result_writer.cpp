@@ -186,6 +186,7 @@ std::unique_ptr<ResultWriter> ResultWriter::create(const std::string& path, cons
             state->path = path;
         }
         publish_file(temporary, path, overwrite);
+        pause_for_tests("AFTER_PUBLISH");
     } catch (const StorageError& error) {
         std::filesystem::remove(temporary, ignored);
         if (space_failure_in(error.what()) != SpaceFailure::none)

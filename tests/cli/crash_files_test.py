@@ -365,7 +365,8 @@ class CrashFilesTest(unittest.TestCase):
         first = start(*self.run_args(out, '--overwrite'), env={'COLLAPSE_TEST_PAUSE_BEFORE_PUBLISH': '2'},
                       stderr=subprocess.PIPE)
         time.sleep(0.5)
-        second = start(*self.run_args(out))  # publishes first and runs
+        # publishes first and holds the writer lock while the first one tries to publish
+        second = start(*self.run_args(out), env={'COLLAPSE_TEST_PAUSE_AFTER_PUBLISH': '4'})
         self.assertTrue(wait_for(lambda: os.path.exists(out)))
         _, err = first.communicate(timeout=60)
         self.assertEqual(first.returncode, 1, err)
