@@ -3,13 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <utility>
 
 #include "collapse/model/validate.hpp" // max_supported_dim
@@ -202,7 +197,8 @@ void read_collapse(const toml::table& root, SweepSpec& spec, ErrorLog& log) {
 void read_output(const toml::table& root, SweepSpec& spec, ErrorLog& log) {
     SectionReader output(section_table(root, "output"), "output", log);
     output.reject_unknown_keys();
-    if (auto points = output.integer("record_points", {2, int_max})) spec.output.record_points = static_cast<int>(*points);
+    if (auto points = output.integer("record_points", {2, max_record_points}))
+        spec.output.record_points = static_cast<int>(*points);
     if (auto samples = output.boolean("save_samples")) spec.output.save_samples = *samples;
     if (auto initial = output.boolean("save_initial")) spec.output.save_initial = *initial;
     if (auto level = output.integer("compression", {0, 9})) spec.output.compression = static_cast<int>(*level);
@@ -227,7 +223,7 @@ void read_grid(const toml::table& root, const GridKeyOrder& order, SweepSpec& sp
     const toml::table* grid = section_table(root, "grid");
     const toml::table* model = section_table(root, "model");
     SectionReader reader(grid, "grid", log);
-    if (auto seeds = reader.integer("seeds", {1, IntegerRange{}.high})) spec.seeds = *seeds;
+    if (auto seeds = reader.integer("seeds", {1, max_seeds})) spec.seeds = *seeds;
     if (auto seed = reader.integer("seed", {0, IntegerRange{}.high})) spec.master_seed = static_cast<std::uint64_t>(*seed);
 
     std::vector<std::pair<std::pair<std::uint64_t, std::uint64_t>, std::string>> keys_in_order;
@@ -269,12 +265,23 @@ void read_grid(const toml::table& root, const GridKeyOrder& order, SweepSpec& sp
     }
     for (Axis& axis : written_axes) spec.axes.push_back(std::move(axis));
 
+    // Every output file holds the whole grid's status array and coordinates
+    // (also a shard's), so a grid beyond this costs more in bookkeeping
+    // than any run of it could use.
     std::int64_t trajectories = spec.seeds;
+    bool too_many = false;
     for (const Axis& axis : spec.axes)
-        if (__builtin_mul_overflow(trajectories, static_cast<std::int64_t>(axis.values.size()), &trajectories)) {
-            log.at_line("grid", reader.line(), "the grid has more than 2^63-1 trajectories");
-            break;
-        }
+        too_many = too_many ||
+                   __builtin_mul_overflow(trajectories, static_cast<std::int64_t>(axis.values.size()), &trajectories);
+    if (too_many || trajectories > max_grid_trajectories) {
+        std::string shape;
+        for (const Axis& axis : spec.axes) shape += std::to_string(axis.values.size()) + " x ";
+        log.at_line("grid", reader.line(),
+                    "the grid has " + shape + std::to_string(spec.seeds) + " seeds = " +
+                        (too_many ? std::string("more than 2^63-1") : std::to_string(trajectories)) +
+                        " trajectories, more than the limit of " + std::to_string(max_grid_trajectories) +
+                        "; split the sweep into several spec files");
+    }
 }
 
 } // namespace
@@ -308,14 +315,7 @@ SweepSpec parse_sweep_spec_text(std::string_view text, const std::string& source
 }
 
 SweepSpec parse_sweep_spec_file(const std::string& path, const std::vector<std::string>& overrides) {
-    std::error_code error;
-    if (std::filesystem::is_directory(path, error)) throw SpecError("cannot read sweep file '" + path + "': is a directory");
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw SpecError("cannot read sweep file '" + path + "': " + std::strerror(errno));
-    std::ostringstream contents;
-    contents << file.rdbuf();
-    if (file.bad()) throw SpecError("cannot read sweep file '" + path + "': read failed");
-    return parse_sweep_spec_text(contents.str(), path, overrides);
+    return parse_sweep_spec_text(read_spec_file(path), path, overrides);
 }
 
 } // namespace collapse

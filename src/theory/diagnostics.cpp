@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "collapse/backend/parallel_errors.hpp"
 #include "collapse/model/setup.hpp"
 #include "collapse/theory/selfconsistency.hpp"
 #include "collapse/theory/spectrum.hpp"
@@ -72,8 +73,16 @@ void store_theory_diagnostics(const SweepSpec& spec, const Grid& grid, BatchOutp
     std::vector<GraphWork*> pending;
     for (auto& entry : graphs) pending.push_back(&entry.second);
     const auto jobs = static_cast<std::int64_t>(pending.size());
+    FirstError error;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 0 ? threads : omp_get_max_threads()) if (jobs > 1)
-    for (std::int64_t j = 0; j < jobs; ++j) build_graph(spec, *pending[static_cast<std::size_t>(j)]);
+    for (std::int64_t j = 0; j < jobs; ++j) {
+        try {
+            build_graph(spec, *pending[static_cast<std::size_t>(j)]);
+        } catch (...) {
+            error.capture();
+        }
+    }
+    error.rethrow_if_any();
 
     const auto label_size = static_cast<std::size_t>(classes) * static_cast<std::size_t>(dim);
     const auto head_size = static_cast<std::size_t>(dim) * static_cast<std::size_t>(dim);
