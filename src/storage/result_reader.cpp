@@ -3,6 +3,7 @@
 #include <hdf5_hl.h>
 
 #include "hdf5_util.hpp"
+#include "hostile_input.hpp"
 
 namespace collapse::storage {
 
@@ -17,13 +18,17 @@ struct ResultReader::State {
 ResultReader::ResultReader(const std::string& path) : state_(std::make_unique<State>()) {
     QuietErrors quiet;
     state_->path = path;
-    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    check_hdf5_file(path);
+    const Handle access = bounded_read_access();
+    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get());
     if (file < 0) {
         // A writer that was killed (or is still running) leaves the superblock
         // marked open for writing; HDF5 then only allows SWMR reading, which
-        // sees exactly what the writer had flushed.
+        // sees exactly what the writer had flushed. Any other failure (a bad
+        // checksum, a truncation) is final: SWMR reading would only retry it.
         const std::string plain_error = take_error_stack();
-        file = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+        if (!open_refused_for_writer(plain_error)) throw StorageError("cannot open " + path + " (" + plain_error + ")");
+        file = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, access.get());
         if (file < 0) fail("cannot open " + path + " (" + plain_error + ")");
         state_->swmr = true;
     }

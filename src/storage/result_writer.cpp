@@ -12,6 +12,7 @@
 
 #include "collapse/storage/flat_boxes.hpp"
 #include "collapse/storage/format.hpp"
+#include "hostile_input.hpp"
 #include "writer_state.hpp"
 
 namespace collapse::storage {
@@ -169,6 +170,7 @@ namespace {
 std::unique_ptr<ResultWriter::State> open_for_resume(const std::string& path, const SweepSpec& spec, const Grid& grid,
                                                      const Provenance& provenance) {
     if (!std::filesystem::exists(path)) throw StorageError("cannot resume " + path + ": no such file");
+    check_hdf5_file(path); // before the lock and HDF5 touch it: nothing is written into a file that is not ours
     auto state = std::make_unique<ResultWriter::State>();
     state->path = path;
     state->spec = spec;
