@@ -4,6 +4,7 @@
 #include <iostream>
 #include <limits>
 
+#include "collapse/storage/library_exit.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "collapse/version.hpp"
 #include "commands.hpp"
@@ -26,6 +27,7 @@ std::string quoted_command_line(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     using namespace collapse::cli;
+    collapse::storage::skip_hdf5_exit_handler();
     CLI::App app{"collapse-sweep: GPU-accelerated phase diagrams of representation collapse", "collapse-sweep"};
     app.set_version_flag("--version", std::string("collapse-sweep ") + collapse::tool_version + " (" + collapse::git_sha + ")");
     app.require_subcommand(1);

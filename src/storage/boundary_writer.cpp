@@ -19,6 +19,7 @@ namespace {
 Handle open_for_writing(const std::string& path) {
     QuietErrors quiet;
     check_hdf5_file(path);
+    const MetadataDeadline deadline("opening " + path);
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, bounded_read_access().get());
     if (file < 0)
         throw StorageError(path + " does not open for writing (" + take_error_stack() +

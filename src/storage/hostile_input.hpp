@@ -34,3 +34,37 @@ void check_hdf5_file(const std::string& path);
 bool open_refused_for_writer(const std::string& error_stack);
 
 } // namespace collapse::storage::detail
+
+namespace collapse::storage::detail {
+
+// Some damage HDF5 does not detect: a global heap collection (where
+// variable-length strings live) with a zeroed object size makes it loop
+// forever, in any mode. HDF5 cannot be interrupted, so a read of metadata
+// (opening a file, reading an attribute) runs under a deadline: past it the
+// process says which read hung and that the file is damaged, and exits 1.
+// COLLAPSE_HDF5_METADATA_TIMEOUT (seconds, default 10) sets it, for file
+// systems slow enough to need more.
+class MetadataDeadline {
+public:
+    explicit MetadataDeadline(const std::string& what);
+    ~MetadataDeadline();
+    MetadataDeadline(const MetadataDeadline&) = delete;
+    MetadataDeadline& operator=(const MetadataDeadline&) = delete;
+};
+
+// The file an HDF5 object belongs to, for messages ("" when unknown).
+std::string file_name_of(hid_t object);
+
+} // namespace collapse::storage::detail
+
+namespace collapse::storage::detail {
+
+// Opens `path` read-only (SWMR reading if a writer's flag is set, with the
+// retries bounded) and reads every object header and link, so that a bad
+// checksum fails here, fast and without writing anything, before --resume
+// opens the file for writing: there, after H5Fstart_swmr_write, every
+// metadata read is retried (on damage: minutes), and a failed open leaves a
+// library that cannot close the file.
+void verify_object_headers(const std::string& path);
+
+} // namespace collapse::storage::detail

@@ -19,6 +19,7 @@ ResultReader::ResultReader(const std::string& path) : state_(std::make_unique<St
     QuietErrors quiet;
     state_->path = path;
     check_hdf5_file(path);
+    const MetadataDeadline deadline("opening " + path);
     const Handle access = bounded_read_access();
     hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get());
     if (file < 0) {

@@ -177,7 +177,9 @@ std::unique_ptr<ResultWriter::State> open_for_resume(const std::string& path, co
     state->layout = describe_layout(spec, grid);
     state->lock = FileLock::acquire(path);
 
+    verify_object_headers(path);
     Handle access = latest_format_access();
+    const MetadataDeadline deadline("opening " + path + " for resuming");
     hid_t opened = H5Fopen(path.c_str(), H5F_ACC_RDWR, access.get());
     if (opened < 0) {
         const std::string first_error = take_error_stack();

@@ -40,15 +40,17 @@ record_points = 16
 save_initial = true
 """
 
-# A command on a hostile file must end within this many seconds.
+# A command on a hostile file must end within this many seconds. Damage that
+# HDF5 loops on is cut by the tool's metadata deadline, shortened here.
 TIME_BOUND = 10.0
+ENVIRONMENT = dict(os.environ, COLLAPSE_HDF5_METADATA_TIMEOUT='2')
 CRASH_CODES = {134, 136, 139, -6, -8, -11}
 
 
-def run(binary, *args, timeout=TIME_BOUND + 20):
+def run(binary, *args, timeout=TIME_BOUND + 5):
     started = time.monotonic()
     try:
-        result = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout, env=ENVIRONMENT)
     except subprocess.TimeoutExpired:
         return None, time.monotonic() - started, 'timed out'
     return result.returncode, time.monotonic() - started, result.stderr
@@ -225,13 +227,13 @@ def main():
                     problem = 'exit %d' % code
                 elif code != 0 and not err.lstrip().startswith('error:'):
                     problem = 'exit %d without an error: line: %r' % (code, err[-300:])
-                elif code != 0 and 'HDF5-DIAG' in err:
-                    problem = 'raw HDF5 error stack in the message'
+                elif 'HDF5-DIAG' in err or 'infinite loop' in err:
+                    problem = 'HDF5 printed its own error stack or exit-handler complaint'
                 if problem:
                     failures.append('%s on %s: %s\n    %s' % (command_name, name, problem, err.strip()[-400:]))
+                    print('FAIL', failures[-1], flush=True)
         print('%d commands on %d hostile files; slowest %.2f s (%s)' % (total, len(variants), *slowest))
-    for failure in failures:
-        print('FAIL', failure)
+    print('%d failures' % len(failures))
     return 1 if failures else 0
 
 
