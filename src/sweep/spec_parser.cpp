@@ -49,6 +49,10 @@ bool is_bare_word(std::string_view text, std::string_view extra_characters) {
 std::optional<toml::table> parse_override_value(std::string_view value_text, std::string& reason) {
     try {
         const std::string snippet_text = "value = " + std::string(value_text) + "\n";
+        if (const auto place = non_ascii_outside_strings(snippet_text)) {
+            reason = "malformed value '" + std::string(value_text) + "': a non-ASCII character " + place->where;
+            return std::nullopt;
+        }
         toml::table snippet = toml::parse(std::string_view(snippet_text), std::string_view("--set"));
         if (snippet.size() == 1 && snippet.contains("value")) return snippet;
         reason = "malformed value '" + std::string(value_text) + "': more than one value";
@@ -289,6 +293,9 @@ void read_grid(const toml::table& root, const GridKeyOrder& order, SweepSpec& sp
 SweepSpec parse_sweep_spec_text(std::string_view text, const std::string& source_name,
                                 const std::vector<std::string>& overrides) {
     toml::table root;
+    if (const auto place = non_ascii_outside_strings(text))
+        throw SpecError(source_name + ":" + std::to_string(place->line) + ": malformed TOML: a non-ASCII character " +
+                        place->where);
     try {
         root = toml::parse(text, source_name);
     } catch (const toml::parse_error& error) {
