@@ -225,11 +225,16 @@ std::vector<std::string> memory_shortfalls(const SweepSpec& spec, const std::vec
         std::ostringstream text;
         text << "not enough " << resource << ": the run needs " << format_bytes(needed) << " but "
              << format_bytes(first.available) << " is available (" << first.available_source << "). ";
-        text << "One trajectory needs " << format_bytes(first.per_trajectory) << " (" << first.breakdown << "; "
-             << size_drivers(spec) << ")";
+        if (first.in_flight > 0)
+            text << "One trajectory needs " << format_bytes(first.per_trajectory) << " (" << first.breakdown << "; "
+                 << size_drivers(spec) << ")";
+        else
+            text << "The batch needs " << format_bytes(in_flight_bytes) << " whatever its size (" << first.breakdown
+                 << "; " << size_drivers(spec) << ")";
         if (in_flight > 1) text << ", times " << in_flight << " in flight (--threads) = " << format_bytes(in_flight_bytes);
         if (first.per_batch_slot > 0)
-            text << ", plus " << format_bytes(mul(first.per_batch_slot, u(batch))) << " of output buffers for batches of "
+            text << ", plus " << format_bytes(mul(first.per_batch_slot, u(batch)))
+                 << (first.in_flight > 0 ? " of output buffers" : " of per-trajectory pools") << " for batches of "
                  << batch << " (--batch-size; output.record_points" << (spec.output.save_samples ? ", output.save_samples" : "")
                  << ")";
         text << ". ";
