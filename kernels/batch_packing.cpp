@@ -1,11 +1,10 @@
 #include "batch_packing.hpp"
 
 #include <algorithm>
-#include <exception>
 #include <map>
-#include <mutex>
 
 #include "collapse/backend/batch_assembly.hpp"
+#include "collapse/backend/parallel_errors.hpp"
 #include "collapse/integrators/gradient_descent.hpp"
 #include "collapse/integrators/runge_kutta4.hpp"
 #include "collapse/model/setup.hpp"
@@ -28,18 +27,16 @@ int scratch_vectors(IntegratorMethod method) {
 // inside is rethrown here (exceptions cannot leave an OpenMP region).
 template <class Body>
 void parallel_for(std::int64_t count, Body&& body) {
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
+    FirstError error;
 #pragma omp parallel for schedule(dynamic, 16)
     for (std::int64_t e = 0; e < count; ++e) {
         try {
             body(e);
         } catch (...) {
-            const std::lock_guard<std::mutex> lock(failure_mutex);
-            if (!failure) failure = std::current_exception();
+            error.capture();
         }
     }
-    if (failure) std::rethrow_exception(failure);
+    error.rethrow_if_any();
 }
 
 } // namespace

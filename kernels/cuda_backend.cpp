@@ -2,6 +2,7 @@
 // launch per batch that integrates every trajectory to its end
 // (trajectory_kernel.cu), results back into the same BatchOutput layout as
 // the CPU backend. Synchronous per batch, like the Backend interface.
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -85,6 +86,28 @@ public:
         memory.host_bytes = host_memory_bytes() / 4;
         memory.host_bytes_per_trajectory = host_bytes_per_trajectory(spec);
         return plan_batch_size(limits_, memory);
+    }
+
+    // The device pools of a batch (device_bytes_per_trajectory) and the
+    // per-thread stacks against the device's free memory; on the host, the
+    // pinned pools plus the setup pack_batch makes on every core.
+    std::vector<MemoryBudget> memory_budgets(const SweepSpec& spec, std::int64_t batch_size) const override {
+        COLLAPSE_CUDA_CHECK(cudaSetDevice(device_));
+        std::size_t free_bytes = 0, total_bytes = 0;
+        COLLAPSE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+        MemoryBudget device;
+        device.resource = "GPU " + std::to_string(device_) + " memory";
+        device.available_source = "free memory of the " + std::string(properties_.name) + " (cudaMemGetInfo)";
+        device.available = free_bytes;
+        device.fixed = stack_bytes_ * static_cast<std::size_t>(properties_.multiProcessorCount) *
+                       static_cast<std::size_t>(properties_.maxThreadsPerMultiProcessor);
+        device.per_batch_slot = device_bytes_per_trajectory(spec);
+        device.batch_size = batch_size;
+        device.breakdown = "the per-thread stacks; each trajectory's state, gradient, workspace, traces and "
+                           "initial-state pools take " + format_bytes(device.per_batch_slot);
+        MemoryBudget host = cpu_memory_budget(spec, omp_get_max_threads(), batch_size, available_host_memory());
+        host.per_batch_slot += host_bytes_per_trajectory(spec);
+        return {device, host};
     }
 
     void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,

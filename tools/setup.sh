@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libtomlplusplus-dev libcli11-dev
           libgtest-dev libgmock-dev liblapack-dev libssl-dev libopenmpi-dev openmpi-bin
-          slurmctld slurmd slurm-client munge)
+          slurmctld slurmd slurm-client munge clang-14 libclang-rt-14-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

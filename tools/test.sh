@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install, build and run every test (ctest). GPU tests skip without a GPU.
+# Install, build and run every test (ctest), then the ASan/UBSan unit tests
+# and the fuzz pass (tools/sanitize.sh). GPU tests skip without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # CI compiles the CUDA code for two targets, not the default six: no GPU runs it
@@ -7,3 +8,6 @@ cd "$(dirname "$0")/.."
 # (docs/performance.md, "Build time").
 CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES:-80-real;90-real} bash tools/setup.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"$(nproc)" --timeout 900
+# Sanitizer builds of the input-facing unit tests and the parser fuzz pass
+# (separate build directory; docs/performance.md gives its cost).
+bash tools/sanitize.sh

@@ -10,6 +10,7 @@
 
 #include "collapse/backend/backend.hpp"
 #include "collapse/backend/batch_assembly.hpp"
+#include "collapse/backend/parallel_errors.hpp"
 #include "collapse/integrators/gradient_descent.hpp"
 #include "collapse/integrators/runge_kutta4.hpp"
 #include "collapse/model/setup.hpp"
@@ -63,6 +64,10 @@ public:
         return std::max<std::int64_t>(1, static_cast<std::int64_t>(batch));
     }
 
+    std::vector<MemoryBudget> memory_budgets(const SweepSpec& spec, std::int64_t batch_size) const override {
+        return {cpu_memory_budget(spec, threads_, batch_size, available_host_memory())};
+    }
+
     void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
                    BatchOutput& out) override {
         // Parameter errors must surface here: exceptions cannot leave an OpenMP region.
@@ -84,37 +89,44 @@ private:
         const auto trace_length = static_cast<std::size_t>(out.trace_length);
         const auto count = static_cast<std::int64_t>(out.size());
         const int max_head = spec.max_head_dim();
+        FirstError error;
 #pragma omp parallel num_threads(threads_)
         {
             std::vector<Real> state, gradient, workspace, scratch; // reused across this thread's trajectories
 #pragma omp for schedule(dynamic, 1)
             for (std::int64_t slot = 0; slot < count; ++slot) {
-                const auto b = static_cast<std::size_t>(slot);
-                const TrajectoryParams params = grid.params(out.flat_index[b]);
-                const SeedDraws draws = draw_seed(spec.shape, max_head, spec.master_seed, params.seed_index);
-                const TrajectorySetup<Real> setup = make_trajectory<Real>(spec.shape, params, draws);
-                const StateLayout state_layout(setup.dims);
-                state = setup.initial_state;
-                gradient.resize(state_layout.size);
-                workspace.resize(WorkspaceLayout(setup.dims).size);
-                scratch.resize(Integrator::scratch_vectors * state_layout.size);
-                store_initial_head(spec, setup.dims, setup.initial_state.data(), b, out);
+                if (error.failed()) continue;
+                try {
+                    const auto b = static_cast<std::size_t>(slot);
+                    const TrajectoryParams params = grid.params(out.flat_index[b]);
+                    const SeedDraws draws = draw_seed(spec.shape, max_head, spec.master_seed, params.seed_index);
+                    const TrajectorySetup<Real> setup = make_trajectory<Real>(spec.shape, params, draws);
+                    const StateLayout state_layout(setup.dims);
+                    state = setup.initial_state;
+                    gradient.resize(state_layout.size);
+                    workspace.resize(WorkspaceLayout(setup.dims).size);
+                    scratch.resize(Integrator::scratch_vectors * state_layout.size);
+                    store_initial_head(spec, setup.dims, setup.initial_state.data(), b, out);
 
-                TrajectoryRecorder recorder;
-                recorder.record_steps = steps.data();
-                recorder.record_count = static_cast<int>(steps.size());
-                recorder.label_distance = out.label_distance_trace.data() + b * trace_length;
-                recorder.projected_distance = out.projected_distance_trace.data() + b * trace_length;
-                recorder.accuracy = out.accuracy_trace.data() + b * trace_length;
-                recorder.loss = out.loss_trace.data() + b * trace_length;
-                recorder.summary = &out.summary[b];
-                const TrajectoryBuffers<Real> buffers{state.data(), gradient.data(), workspace.data(), scratch.data()};
-                run_trajectory<Real, Integrator>(setup.problem(), buffers,
-                                                 run_settings(spec, params, setup.reference_distance), recorder);
-                store_final_geometry(spec, setup.dims, state.data(), setup.inputs.empty() ? nullptr : setup.inputs.data(),
-                                     b, out);
+                    TrajectoryRecorder recorder;
+                    recorder.record_steps = steps.data();
+                    recorder.record_count = static_cast<int>(steps.size());
+                    recorder.label_distance = out.label_distance_trace.data() + b * trace_length;
+                    recorder.projected_distance = out.projected_distance_trace.data() + b * trace_length;
+                    recorder.accuracy = out.accuracy_trace.data() + b * trace_length;
+                    recorder.loss = out.loss_trace.data() + b * trace_length;
+                    recorder.summary = &out.summary[b];
+                    const TrajectoryBuffers<Real> buffers{state.data(), gradient.data(), workspace.data(), scratch.data()};
+                    run_trajectory<Real, Integrator>(setup.problem(), buffers,
+                                                     run_settings(spec, params, setup.reference_distance), recorder);
+                    store_final_geometry(spec, setup.dims, state.data(), setup.inputs.empty() ? nullptr : setup.inputs.data(),
+                                         b, out);
+                } catch (...) {
+                    error.capture();
+                }
             }
         }
+        error.rethrow_if_any();
     }
 
     int threads_;

@@ -3,12 +3,14 @@
 
 #include <csignal>
 #include <iostream>
+#include <limits>
 
 #include "collapse/storage/error.hpp"
 #include "collapse/storage/result_writer.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "collapse/version.hpp"
 #include "commands.hpp"
+#include "run_limits.hpp"
 
 namespace {
 
@@ -44,9 +46,9 @@ int main(int argc, char** argv) {
     run_app->add_option("spec", run.spec_path, "Sweep file (TOML)")->required();
     run_app->add_option("-o,--output", run.output_path, "Output HDF5 file (default: SPEC name with .h5)");
     run_app->add_option("--backend", run.backend, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-    run_app->add_option("--threads", run.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
+    run_app->add_option("--threads", run.threads, "CPU threads (default: all)")->check(integer_option(0, max_thread_count()));
     run_app->add_option("--batch-size", run.batch_size, "Trajectories per batch (default: the backend's)")
-        ->check(CLI::PositiveNumber);
+        ->check(integer_option(1, std::numeric_limits<std::int64_t>::max()));
     run_app->add_option("--shard", run.shard, "Run shard I of N (I/N), for job arrays");
     run_app->add_option("--devices", run.devices, "One backend per listed device, e.g. 0,1 (CPU backends with --backend cpu)");
     run_app->add_flag("--resume", run.resume, "Continue an interrupted run: only trajectories not yet run");
@@ -84,7 +86,8 @@ int main(int argc, char** argv) {
     refine_app->add_option("--level", refine.level, "Level the quantity crosses, in (0, 1) (default 0.5)");
     refine_app->add_option("--tol", refine.tol, "Stop when the bracket is this narrow, in axis units (default 1e-3)");
     refine_app->add_option("--backend", refine.backend, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-    refine_app->add_option("--threads", refine.threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
+    refine_app->add_option("--threads", refine.threads, "CPU threads (default: all)")
+        ->check(integer_option(0, max_thread_count()));
     refine_app->add_flag("-q,--quiet", refine.quiet, "No progress output");
 
     ReplayOptions replay;
@@ -105,8 +108,9 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
-        const int code = app.exit(error);
-        return code == 0 ? exit_ok : exit_usage;
+        if (error.get_exit_code() == 0) return app.exit(error); // --help, --version
+        std::cerr << "error: " << error.what() << " (see collapse-sweep --help)\n";
+        return exit_usage;
     }
     try {
         if (*run_app) return run_command(run);

@@ -8,11 +8,13 @@
 #include "collapse/model/setup.hpp"
 #include "collapse/scheduler/parallel_sweep.hpp"
 #include "collapse/scheduler/sweep_runner.hpp"
+#include "collapse/storage/error.hpp"
 #include "collapse/storage/result_writer.hpp"
 #include "collapse/sweep/grid.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "commands.hpp"
 #include "progress.hpp"
+#include "run_limits.hpp"
 #include "run_modes.hpp"
 
 namespace collapse::cli {
@@ -121,6 +123,13 @@ int run_single_process(const RunOptions& options) {
     if (!options.devices.empty()) device_name += " (--devices " + options.devices + ")";
     storage::Provenance provenance{options.command_line, backend->name(), device_name};
     FlatRange range = shard_range(grid.size(), shard);
+    // Memory is checked before the file is made or opened (docs/cli.md, "Limits").
+    std::vector<Backend*> backend_list;
+    for (const auto& each : backends) backend_list.push_back(each.get());
+    const std::int64_t batch_size =
+        fit_batch_to_memory(spec, backend_list,
+                            options.batch_size > 0 ? options.batch_size : backend->default_batch_size(spec),
+                            options.batch_size > 0, range.size());
     // The trajectories to run, as runs of consecutive flat indices: the whole
     // range for a new file; on --resume, those of the file's range with
     // status -1, read block by block so memory stays O(block), not O(grid).
@@ -155,31 +164,41 @@ int run_single_process(const RunOptions& options) {
         }
     if (stop_requested) return interrupted(writer.get());
 
-    const std::int64_t batch_size = options.batch_size > 0 ? options.batch_size : backend->default_batch_size(spec);
     if (!options.quiet)
         std::cerr << "collapse-sweep: " << pending.size() << " trajectories to run (grid " << grid.size() << ") on "
                   << backend->name() << " [" << device_name << "], batches of " << batch_size << " -> "
                   << output << '\n';
 
     ProgressDisplay display(stderr, options.quiet);
-    const auto write = [&](const BatchOutput& batch) { writer->write_batch(batch); };
+    // Trajectories safely in the file, for the message of a run that fails midway.
+    const std::int64_t finished_before = range.size() - pending.size();
+    std::atomic<std::int64_t> written{0};
+    const auto write = [&](const BatchOutput& batch) {
+        writer->write_batch(batch);
+        written += static_cast<std::int64_t>(batch.size());
+    };
     SweepReport report;
-    if (backends.size() == 1) {
-        report = run_sweep(spec, grid, *backend, pending, batch_size, write,
-                           [&](const SweepProgress& progress) { display.update(progress); }, stop_requested);
-    } else {
-        // --devices: every backend pulls the next batch when it is free.
-        PendingQueue queue(pending, batch_size, twins_for(spec));
-        std::vector<Backend*> pointers;
-        for (const auto& each : backends) pointers.push_back(each.get());
-        const std::int64_t total = pending.size();
-        report = run_sweep_pulling(spec, grid, pointers, [&] { return queue.next(); }, write,
-                                   [&](SweepProgress progress) {
-                                       progress.trajectories_total = total;
-                                       display.update(progress);
-                                   },
-                                   stop_requested);
-        report.progress.trajectories_total = total;
+    try {
+        if (backends.size() == 1) {
+            report = run_sweep(spec, grid, *backend, pending, batch_size, write,
+                               [&](const SweepProgress& progress) { display.update(progress); }, stop_requested);
+        } else {
+            // --devices: every backend pulls the next batch when it is free.
+            PendingQueue queue(pending, batch_size, twins_for(spec));
+            const std::int64_t total = pending.size();
+            report = run_sweep_pulling(spec, grid, backend_list, [&] { return queue.next(); }, write,
+                                       [&](SweepProgress progress) {
+                                           progress.trajectories_total = total;
+                                           display.update(progress);
+                                       },
+                                       stop_requested);
+            report.progress.trajectories_total = total;
+        }
+    } catch (const storage::OutOfSpaceError&) {
+        throw; // already says what is safe and how to continue
+    } catch (const std::exception& error) {
+        throw std::runtime_error(run_failure_message(error, finished_before + written.load(), range.size(), output,
+                                                     resume_command(options, output)));
     }
     writer->close();
     display.finish(report.progress, report.interrupted);

@@ -15,6 +15,7 @@
 #include "collapse/sweep/grid.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "commands.hpp"
+#include "run_limits.hpp"
 
 namespace collapse::cli {
 namespace {
@@ -128,6 +129,7 @@ void measure(const SweepSpec& spec, Backend& backend, TrajectoryKind& kind, std:
 int validate_command(const ValidateOptions& options) {
     const SweepSpec spec = parse_sweep_spec_file(options.spec_path, options.overrides);
     std::cout << describe_sweep(spec);
+    std::cout << describe_and_check_memory(spec);
     if (options.no_timing) return exit_ok;
 
     std::string note;

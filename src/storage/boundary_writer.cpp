@@ -7,6 +7,7 @@
 #include "collapse/storage/format.hpp"
 #include "file_lock.hpp"
 #include "hdf5_util.hpp"
+#include "hostile_input.hpp"
 #include "layout.hpp"
 #include "units.hpp"
 
@@ -18,7 +19,9 @@ namespace {
 
 Handle open_for_writing(const std::string& path) {
     QuietErrors quiet;
-    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    check_hdf5_file(path);
+    const MetadataDeadline deadline("opening " + path);
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, bounded_read_access().get());
     if (file < 0)
         throw StorageError(path + " does not open for writing (" + take_error_stack() +
                            "); a sweep still running or killed leaves it so: finish it with `collapse-sweep run ... "

@@ -1,5 +1,7 @@
 #include "hdf5_util.hpp"
 
+#include "hostile_input.hpp"
+
 #include <hdf5_hl.h>
 
 #include <algorithm>
@@ -137,6 +139,7 @@ void write_double_attribute(hid_t object, const std::string& name, double value)
 bool has_attribute(hid_t object, const std::string& name) { return H5Aexists(object, name.c_str()) > 0; }
 
 std::string read_string_attribute(hid_t object, const std::string& name) {
+    const MetadataDeadline deadline("reading attribute " + name + " of " + file_name_of(object));
     Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, "missing attribute " + name);
     Handle file_type = checked(H5Aget_type(attribute.get()), H5Tclose, "cannot read attribute " + name);
     if (H5Tget_class(file_type.get()) != H5T_STRING) throw StorageError("attribute " + name + " is not a string");
@@ -158,6 +161,7 @@ std::string read_string_attribute(hid_t object, const std::string& name) {
 }
 
 std::int64_t read_int_attribute(hid_t object, const std::string& name) {
+    const MetadataDeadline deadline("reading attribute " + name + " of " + file_name_of(object));
     Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, "missing attribute " + name);
     std::int64_t value = 0;
     check(H5Aread(attribute.get(), H5T_NATIVE_INT64, &value), "cannot read attribute " + name + " as an integer");
@@ -165,6 +169,7 @@ std::int64_t read_int_attribute(hid_t object, const std::string& name) {
 }
 
 std::string read_attribute_as_text(hid_t object, const std::string& name) {
+    const MetadataDeadline deadline("reading attribute " + name + " of " + file_name_of(object));
     Handle attribute = checked(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose, "missing attribute " + name);
     Handle file_type = checked(H5Aget_type(attribute.get()), H5Tclose, "cannot read attribute " + name);
     switch (H5Tget_class(file_type.get())) {

@@ -17,6 +17,7 @@
 #include "collapse/storage/status_ownership.hpp"
 #include "file_lock.hpp"
 #include "hdf5_util.hpp"
+#include "hostile_input.hpp"
 #include "layout.hpp"
 
 namespace collapse::storage {
@@ -287,7 +288,7 @@ MergeReport merge_shards(const std::string& out_path, const std::vector<std::str
     try {
         QuietErrors quiet;
         const FileLock lock = FileLock::acquire(temporary);
-        Handle first = checked(H5Fopen(shards.front().path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+        Handle first = checked(H5Fopen(shards.front().path.c_str(), H5F_ACC_RDONLY, bounded_read_access().get()), H5Fclose,
                                "cannot open " + shards.front().path);
         Handle access = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "cannot make a file access list");
         // Virtual datasets need the 1.10 format; nothing newer is required.

@@ -4,6 +4,7 @@
 
 #include "file_lock.hpp"
 #include "hdf5_util.hpp"
+#include "hostile_input.hpp"
 
 namespace collapse::storage {
 
@@ -18,22 +19,27 @@ struct ResultReader::State {
 ResultReader::ResultReader(const std::string& path) : state_(std::make_unique<State>()) {
     QuietErrors quiet;
     state_->path = path;
+    check_hdf5_file(path);
+    const MetadataDeadline deadline("opening " + path);
+    const Handle access = bounded_read_access();
     // A live writer rewrites the file's chunk indices at every batch; a plain
     // reader keeps the metadata it saw at open and can then follow stale
     // addresses ("addr overflow"). SWMR reading refreshes them.
     hid_t file = H5I_INVALID_HID;
     if (is_being_written(path)) {
-        file = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+        file = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, access.get());
         state_->swmr = file >= 0;
         if (file < 0) take_error_stack();
     }
-    if (file < 0) file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get());
     if (file < 0) {
         // A writer that was killed (or is still running) leaves the superblock
         // marked open for writing; HDF5 then only allows SWMR reading, which
-        // sees exactly what the writer had flushed.
+        // sees exactly what the writer had flushed. Any other failure (a bad
+        // checksum, a truncation) is final: SWMR reading would only retry it.
         const std::string plain_error = take_error_stack();
-        file = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+        if (!open_refused_for_writer(plain_error)) throw StorageError("cannot open " + path + " (" + plain_error + ")");
+        file = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, access.get());
         if (file < 0) fail("cannot open " + path + " (" + plain_error + ")");
         state_->swmr = true;
     }

@@ -11,6 +11,7 @@
 
 #include "collapse/storage/flat_boxes.hpp"
 #include "collapse/storage/format.hpp"
+#include "hostile_input.hpp"
 #include "writer_state.hpp"
 
 namespace collapse::storage {
@@ -246,14 +247,6 @@ std::string spec_mismatch_reason(hid_t file, const SweepSpec& spec) {
     return reason.empty() ? "the spec hash differs" : reason;
 }
 
-bool is_hdf5_file(const std::string& path) {
-#if H5_VERSION_GE(1, 12, 0)
-    return H5Fis_accessible(path.c_str(), H5P_DEFAULT) > 0;
-#else
-    return H5Fis_hdf5(path.c_str()) > 0;
-#endif
-}
-
 // A read-only open that neither takes nor respects HDF5's file lock, and
 // falls back to SWMR reading for a file whose writer was killed in a window.
 Handle open_read_only(const std::string& path) {
@@ -271,8 +264,9 @@ Handle open_read_only(const std::string& path) {
 // Every check resume makes before it writes anything, on a read-only open.
 ShardRange checked_resumable(const std::string& path, const SweepSpec& spec, const FileLayout& layout) {
     if (!std::filesystem::exists(path)) throw StorageError("cannot resume " + path + ": no such file");
-    if (!std::filesystem::is_regular_file(path)) throw StorageError("cannot resume " + path + ": not a regular file");
-    if (!is_hdf5_file(path)) throw StorageError("cannot resume " + path + ": it is not an HDF5 file");
+    check_hdf5_file(path); // before HDF5 touches it: nothing is written into a file that is not ours
+    verify_object_headers(path);
+    const MetadataDeadline deadline("opening " + path + " for resuming");
     Handle opened = open_read_only(path);
     const hid_t file = opened.get();
     if (!has_attribute(file, "format") || read_string_attribute(file, "format") != format_name)
@@ -311,6 +305,7 @@ std::unique_ptr<ResultWriter::State> open_for_resume(const std::string& path, co
     state->shard = checked_resumable(path, spec, state->layout);
     state->lock = FileLock::acquire(path);
     Handle clearing = status_clearing_access(path);
+    const MetadataDeadline deadline("opening " + path + " for resuming");
     state->file = checked(H5Fopen(path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, clearing.get()), H5Fclose,
                           "cannot open " + path + " for resuming");
     // A killed SWMR writer's superblock can record an end of allocation below

@@ -6,6 +6,7 @@
 
 #include "collapse/storage/format.hpp"
 #include "collapse/version.hpp"
+#include "hostile_input.hpp"
 #include "units.hpp"
 #include "writer_state.hpp"
 
@@ -105,6 +106,7 @@ Handle create_scale(hid_t group, const std::string& group_name, const ScaleLayou
 Handle latest_format_access() {
     Handle access = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "cannot make a file access list");
     check(H5Pset_libver_bounds(access.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "cannot set format bounds");
+    bound_metadata_retries(access.get()); // --resume opens hostile files through this list too
     return access;
 }
 

@@ -17,6 +17,14 @@
 
 namespace collapse::spec_detail {
 
+// Where a TOML text has a non-ASCII byte that toml++ 3.3 would run into
+// undefined behaviour on (toml_guard.cpp); TOML allows none there.
+struct NonAsciiPlace {
+    std::uint64_t line = 0;
+    const char* where = "";
+};
+std::optional<NonAsciiPlace> non_ascii_outside_strings(std::string_view text);
+
 // Collects every problem before throwing, so one `validate` run lists them
 // all. A key set by --set is reported against the override, since its line
 // in the file (if any) is not where the value came from.

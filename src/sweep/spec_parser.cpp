@@ -3,13 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <utility>
 
 #include "collapse/model/validate.hpp" // max_supported_dim
@@ -54,6 +49,10 @@ bool is_bare_word(std::string_view text, std::string_view extra_characters) {
 std::optional<toml::table> parse_override_value(std::string_view value_text, std::string& reason) {
     try {
         const std::string snippet_text = "value = " + std::string(value_text) + "\n";
+        if (const auto place = non_ascii_outside_strings(snippet_text)) {
+            reason = "malformed value '" + std::string(value_text) + "': a non-ASCII character " + place->where;
+            return std::nullopt;
+        }
         toml::table snippet = toml::parse(std::string_view(snippet_text), std::string_view("--set"));
         if (snippet.size() == 1 && snippet.contains("value")) return snippet;
         reason = "malformed value '" + std::string(value_text) + "': more than one value";
@@ -202,8 +201,15 @@ void read_collapse(const toml::table& root, SweepSpec& spec, ErrorLog& log) {
 void read_output(const toml::table& root, SweepSpec& spec, ErrorLog& log) {
     SectionReader output(section_table(root, "output"), "output", log);
     output.reject_unknown_keys();
-    if (auto points = output.integer("record_points", {2, int_max})) spec.output.record_points = static_cast<int>(*points);
+    if (auto points = output.integer("record_points", {2, max_record_points}))
+        spec.output.record_points = static_cast<int>(*points);
     if (auto every = output.integer("record_every", {1, IntegerRange{}.high})) spec.output.record_every = *every;
+    // Dense traces cost memory per trajectory like record_points do: the same bound.
+    if (spec.output.record_every > 0 && spec.integrator.max_steps / spec.output.record_every + 1 > max_record_points)
+        log.at_line("output.record_every", output.line(),
+                    "a record point every " + std::to_string(spec.output.record_every) + " of " +
+                        std::to_string(spec.integrator.max_steps) + " steps is more than " +
+                        std::to_string(max_record_points) + " trace points; use a larger record_every");
     if (auto samples = output.boolean("save_samples")) spec.output.save_samples = *samples;
     if (auto initial = output.boolean("save_initial")) spec.output.save_initial = *initial;
     if (auto level = output.integer("compression", {0, 9})) spec.output.compression = static_cast<int>(*level);
@@ -228,7 +234,7 @@ void read_grid(const toml::table& root, const GridKeyOrder& order, SweepSpec& sp
     const toml::table* grid = section_table(root, "grid");
     const toml::table* model = section_table(root, "model");
     SectionReader reader(grid, "grid", log);
-    if (auto seeds = reader.integer("seeds", {1, IntegerRange{}.high})) spec.seeds = *seeds;
+    if (auto seeds = reader.integer("seeds", {1, max_seeds})) spec.seeds = *seeds;
     if (auto seed = reader.integer("seed", {0, IntegerRange{}.high})) spec.master_seed = static_cast<std::uint64_t>(*seed);
 
     std::vector<std::pair<std::pair<std::uint64_t, std::uint64_t>, std::string>> keys_in_order;
@@ -270,12 +276,23 @@ void read_grid(const toml::table& root, const GridKeyOrder& order, SweepSpec& sp
     }
     for (Axis& axis : written_axes) spec.axes.push_back(std::move(axis));
 
+    // Every output file holds the whole grid's status array and coordinates
+    // (also a shard's), so a grid beyond this costs more in bookkeeping
+    // than any run of it could use.
     std::int64_t trajectories = spec.seeds;
+    bool too_many = false;
     for (const Axis& axis : spec.axes)
-        if (__builtin_mul_overflow(trajectories, static_cast<std::int64_t>(axis.values.size()), &trajectories)) {
-            log.at_line("grid", reader.line(), "the grid has more than 2^63-1 trajectories");
-            break;
-        }
+        too_many = too_many ||
+                   __builtin_mul_overflow(trajectories, static_cast<std::int64_t>(axis.values.size()), &trajectories);
+    if (too_many || trajectories > max_grid_trajectories) {
+        std::string shape;
+        for (const Axis& axis : spec.axes) shape += std::to_string(axis.values.size()) + " x ";
+        log.at_line("grid", reader.line(),
+                    "the grid has " + shape + std::to_string(spec.seeds) + " seeds = " +
+                        (too_many ? std::string("more than 2^63-1") : std::to_string(trajectories)) +
+                        " trajectories, more than the limit of " + std::to_string(max_grid_trajectories) +
+                        "; split the sweep into several spec files");
+    }
 }
 
 } // namespace
@@ -283,6 +300,9 @@ void read_grid(const toml::table& root, const GridKeyOrder& order, SweepSpec& sp
 SweepSpec parse_sweep_spec_text(std::string_view text, const std::string& source_name,
                                 const std::vector<std::string>& overrides) {
     toml::table root;
+    if (const auto place = non_ascii_outside_strings(text))
+        throw SpecError(source_name + ":" + std::to_string(place->line) + ": malformed TOML: a non-ASCII character " +
+                        place->where);
     try {
         root = toml::parse(text, source_name);
     } catch (const toml::parse_error& error) {
@@ -309,14 +329,7 @@ SweepSpec parse_sweep_spec_text(std::string_view text, const std::string& source
 }
 
 SweepSpec parse_sweep_spec_file(const std::string& path, const std::vector<std::string>& overrides) {
-    std::error_code error;
-    if (std::filesystem::is_directory(path, error)) throw SpecError("cannot read sweep file '" + path + "': is a directory");
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw SpecError("cannot read sweep file '" + path + "': " + std::strerror(errno));
-    std::ostringstream contents;
-    contents << file.rdbuf();
-    if (file.bad()) throw SpecError("cannot read sweep file '" + path + "': read failed");
-    return parse_sweep_spec_text(contents.str(), path, overrides);
+    return parse_sweep_spec_text(read_spec_file(path), path, overrides);
 }
 
 } // namespace collapse

@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 
+#include "collapse/backend/parallel_errors.hpp"
 #include "collapse/model/setup.hpp"
 #include "collapse/record_steps.hpp"
 #include "collapse/theory/exact_trace.hpp"
@@ -92,21 +93,27 @@ void analyse_batch(const SweepSpec& spec, const Grid& grid, BatchOutput& out, in
     std::vector<TrajectoryParams> params(count);
     std::vector<SlowRateWindow> windows(count);
     const auto trajectories = static_cast<std::int64_t>(count);
+    FirstError fit_error;
 #pragma omp parallel for schedule(dynamic, 64) num_threads(team) if (trajectories > 64)
     for (std::int64_t slot = 0; slot < trajectories; ++slot) {
-        const auto b = static_cast<std::size_t>(slot);
-        params[b] = grid.params(out.flat_index[b]);
-        TrajectorySummary& summary = out.summary[b];
-        if (summary.status == TrajectoryStatus::not_run) continue;
-        const SlowRateFit fit = fit_slow_rate(steps.data(), out.label_distance_trace.data() + b * trace_length,
-                                              out.trace_length, summary.final_step, params[b].lr, epsilon,
-                                              out.final_label_embeddings.data() + b * label_size, classes, dim,
-                                              summary.reference_distance);
-        windows[b] = fit.window;
-        summary.slow_rate = fit.rate;
-        summary.slow_rate_first_step = fit.window.first_step;
-        summary.slow_rate_last_step = fit.window.last_step;
+        try {
+            const auto b = static_cast<std::size_t>(slot);
+            params[b] = grid.params(out.flat_index[b]);
+            TrajectorySummary& summary = out.summary[b];
+            if (summary.status == TrajectoryStatus::not_run) continue;
+            const SlowRateFit fit = fit_slow_rate(steps.data(), out.label_distance_trace.data() + b * trace_length,
+                                                  out.trace_length, summary.final_step, params[b].lr, epsilon,
+                                                  out.final_label_embeddings.data() + b * label_size, classes, dim,
+                                                  summary.reference_distance);
+            windows[b] = fit.window;
+            summary.slow_rate = fit.rate;
+            summary.slow_rate_first_step = fit.window.first_step;
+            summary.slow_rate_last_step = fit.window.last_step;
+        } catch (...) {
+            fit_error.capture();
+        }
     }
+    fit_error.rethrow_if_any();
 
     // The theory columns, one graph at a time: each is built, serves its
     // trajectories and is dropped, so memory stays at a few graphs per thread
@@ -123,38 +130,44 @@ void analyse_batch(const SweepSpec& spec, const Grid& grid, BatchOutput& out, in
     std::vector<const std::vector<std::size_t>*> groups;
     for (const auto& entry : members) groups.push_back(&entry.second);
     const auto jobs = static_cast<std::int64_t>(groups.size());
+    FirstError error;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (jobs > 1)
     for (std::int64_t job = 0; job < jobs; ++job) {
-        const std::vector<std::size_t>& slots = *groups[static_cast<std::size_t>(job)];
-        GraphWork work;
-        work.params = params[slots.front()];
-        work.params.head_dim = 0;
-        for (std::size_t b : slots) {
-            work.needs_solution = work.needs_solution || is_plain(spec, params[b]);
-            work.needs_markov = work.needs_markov || wants_residual(spec, params[b], out.summary[b].status);
-        }
-        build_graph(spec, work);
-        for (std::size_t b : slots) {
-            TheoryDiagnostics& theory = out.theory[b];
-            if (work.solution && is_plain(spec, params[b])) {
-                const PlainSpectrum& spectrum = work.solution->spectrum();
-                theory.theory_slow_rate = integrator_rate(spectrum, spec.integrator.method, params[b].lr);
-                theory.critical_lr = critical_lr(spectrum, spec.integrator.method);
-                const double reference = out.summary[b].reference_distance;
-                double* exact = out.theory_label_distance_trace.data() + b * trace_length;
-                if (reference > 0 && std::isfinite(reference))
-                    for (std::size_t j = 0; j < trace_length; ++j)
-                        exact[j] = work.solution->minimum_label_distance(spec.integrator.method, params[b].lr, steps[j]) /
-                                   reference;
-                theory.theory_window_rate = fitted_rate(steps.data(), exact, windows[b], params[b].lr);
+        try {
+            const std::vector<std::size_t>& slots = *groups[static_cast<std::size_t>(job)];
+            GraphWork work;
+            work.params = params[slots.front()];
+            work.params.head_dim = 0;
+            for (std::size_t b : slots) {
+                work.needs_solution = work.needs_solution || is_plain(spec, params[b]);
+                work.needs_markov = work.needs_markov || wants_residual(spec, params[b], out.summary[b].status);
             }
-            if (!work.markov.empty() && wants_residual(spec, params[b], out.summary[b].status))
-                theory.selfconsistency_residual =
-                    selfconsistency_residual(out.final_head.data() + b * head_size,
-                                             out.final_label_embeddings.data() + b * label_size, work.markov, classes,
-                                             dim);
+            build_graph(spec, work);
+            for (std::size_t b : slots) {
+                TheoryDiagnostics& theory = out.theory[b];
+                if (work.solution && is_plain(spec, params[b])) {
+                    const PlainSpectrum& spectrum = work.solution->spectrum();
+                    theory.theory_slow_rate = integrator_rate(spectrum, spec.integrator.method, params[b].lr);
+                    theory.critical_lr = critical_lr(spectrum, spec.integrator.method);
+                    const double reference = out.summary[b].reference_distance;
+                    double* exact = out.theory_label_distance_trace.data() + b * trace_length;
+                    if (reference > 0 && std::isfinite(reference))
+                        for (std::size_t j = 0; j < trace_length; ++j)
+                            exact[j] = work.solution->minimum_label_distance(spec.integrator.method, params[b].lr, steps[j]) /
+                                       reference;
+                    theory.theory_window_rate = fitted_rate(steps.data(), exact, windows[b], params[b].lr);
+                }
+                if (!work.markov.empty() && wants_residual(spec, params[b], out.summary[b].status))
+                    theory.selfconsistency_residual =
+                        selfconsistency_residual(out.final_head.data() + b * head_size,
+                                                 out.final_label_embeddings.data() + b * label_size, work.markov, classes,
+                                                 dim);
+            }
+        } catch (...) {
+            error.capture();
         }
     }
+    error.rethrow_if_any();
 }
 
 } // namespace collapse::theory

@@ -8,7 +8,9 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "collapse/backend/memory_budget.hpp"
 #include "collapse/config.hpp"
 #include "collapse/results.hpp"
 #include "collapse/sweep/grid.hpp"
@@ -26,6 +28,11 @@ public:
     virtual std::string device_name() const = 0; // CPU model or GPU name, for provenance
     // A batch size that keeps the device busy without holding much memory.
     virtual std::int64_t default_batch_size(const SweepSpec& spec) const = 0;
+    // What batches of `batch_size` trajectories of `spec` take from each
+    // memory this backend uses, and what that memory has; `run` checks them
+    // before it makes a file (memory_budget.hpp). The default is one CPU
+    // thread's share of host memory.
+    virtual std::vector<MemoryBudget> memory_budgets(const SweepSpec& spec, std::int64_t batch_size) const;
     // Runs the given trajectories; `out` is resized and filled in the same order.
     virtual void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
                            BatchOutput& out) = 0;

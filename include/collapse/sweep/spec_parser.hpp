@@ -2,6 +2,7 @@
 // SweepSpec out. The reference for every key is docs/sweep-file.md.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -17,6 +18,19 @@ namespace collapse {
 struct SpecError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+
+// Bounds beyond which a spec is refused (docs/sweep-file.md, "Limits"): the
+// file's whole-grid bookkeeping (status array, coordinates) and the traces
+// would cost more than any run could use.
+inline constexpr std::int64_t max_seeds = 1'000'000'000;
+inline constexpr std::int64_t max_grid_trajectories = 10'000'000'000;
+inline constexpr std::int64_t max_record_points = 1'000'000;
+// A sweep file is a page of TOML; anything larger is not one.
+inline constexpr std::int64_t max_spec_file_bytes = 64 << 20;
+
+// The text of a sweep file, read with the size bound; directories, FIFOs,
+// devices and other non-regular files are refused (SpecError).
+std::string read_spec_file(const std::string& path);
 
 // Reads and checks a sweep file. Each override is `section.key=value` with the
 // value in TOML syntax; they are applied in order before any check.
