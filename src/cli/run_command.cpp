@@ -44,23 +44,6 @@ struct StopSignals {
     }
 };
 
-std::string shell_quoted(const std::string& word) {
-    if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                                "_-+=./,:@%") == std::string::npos)
-        return word;
-    std::string quoted = "'";
-    for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return quoted + "'";
-}
-
-// The command that continues this run: the same spec, output and overrides
-// (the file's spec hash covers them, so leaving one out would be refused).
-std::string resume_command(const RunOptions& options, const std::string& output) {
-    std::string command = "collapse-sweep run " + shell_quoted(options.spec_path) + " -o " + shell_quoted(output);
-    for (const std::string& override_text : options.overrides) command += " --set " + shell_quoted(override_text);
-    return command + " --resume";
-}
-
 std::string default_output_path(const std::string& spec_path, const std::string& shard) {
     std::string stem = std::filesystem::path(spec_path).stem().string();
     if (!shard.empty()) {

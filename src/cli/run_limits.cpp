@@ -71,8 +71,11 @@ std::string describe_and_check_memory(const SweepSpec& spec) {
 }
 
 std::string resume_command(const RunOptions& options, const std::string& output) {
+    // Words outside this set are single-quoted, so the hint pastes into any POSIX shell.
     const auto quoted = [](const std::string& word) {
-        if (!word.empty() && word.find_first_of(" \t\"'\\$`*?[]{}()<>|;&!~#") == std::string::npos) return word;
+        if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                    "_-+=./,:@%") == std::string::npos)
+            return word;
         std::string text = "'";
         for (char c : word) text += c == '\'' ? std::string("'\\''") : std::string(1, c);
         return text + "'";
