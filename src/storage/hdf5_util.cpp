@@ -231,7 +231,11 @@ void copy_attributes(hid_t source, hid_t target, const std::vector<std::string>&
     check(H5Aiterate2(source, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_attribute_name, &names),
           "cannot list attributes");
     for (const std::string& name : names)
-        if (std::find(skip.begin(), skip.end(), name) == skip.end()) copy_attribute(source, target, name);
+        if (std::find(skip.begin(), skip.end(), name) == skip.end()) {
+            // Variable-length values live in the global heap, where damage can make HDF5 loop forever.
+            const MetadataDeadline deadline("copying attribute " + name + " of " + file_name_of(source));
+            copy_attribute(source, target, name);
+        }
 }
 
 namespace {
