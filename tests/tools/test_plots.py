@@ -226,10 +226,14 @@ class TheoryFigureTest(TempDirTest):
         self.assertIsNotNone(match, panel)
         with cs.open_sweep(path) as ds:
             res = ds.sweep.results
-            ok = (res['theory_window_rate'] > 0) & (res['slow_rate'] > 0)
+            rated = (res['theory_window_rate'] > 0) & (res['slow_rate'] > 0)
+            at_zero = rated & (res['frustration'] == 0)  # no slow phase: left out, and said so
+            ok = rated & ~at_zero
             ratio = (res['slow_rate'] / res['theory_window_rate']).where(ok)
             self.assertEqual(int(match.group(2)), int(ok.sum()))
             self.assertEqual(int(match.group(1)), int((abs(ratio - 1) <= 0.05).sum()))
+            self.assertGreater(int(at_zero.sum()), 0)
+            self.assertIn(f'({int(at_zero.sum())} at f = 0 left out: no slow phase)', panel)
         self.assertTrue(any('stopped at the threshold' in t for t in fig['legend']), fig['legend'])
         self.assertTrue(any('asymptote' in t for t in fig['legend']), fig['legend'])
 
