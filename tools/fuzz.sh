@@ -20,8 +20,11 @@ if [ -z "$compiler" ]; then
     exit 1
 fi
 mkdir -p "$dir/corpus"
-sources=(src/sweep/grid.cpp src/sweep/spec_parser.cpp src/sweep/spec_file.cpp src/sweep/toml_guard.cpp src/sweep/spec_values.cpp
-         src/sweep/spec_axes.cpp src/sweep/describe_sweep.cpp tests/fuzz/fuzz_spec_parser.cpp)
+# The collapse_sweep library's sources, read from its CMakeLists.txt so the
+# two lists cannot drift apart (a new source once broke the fuzz link).
+mapfile -t library_sources < <(sed -n '/^add_library(collapse_sweep STATIC/,/)/p' src/sweep/CMakeLists.txt |
+                               grep -o '[A-Za-z0-9_]*\.cpp' | sed 's|^|src/sweep/|')
+sources=("${library_sources[@]}" tests/fuzz/fuzz_spec_parser.cpp)
 binary="$dir/fuzz_spec_parser"
 newest_source=$(ls -t "${sources[@]}" include/collapse/sweep/*.hpp src/sweep/*.hpp tools/fuzz.sh | head -1)
 if [ ! -x "$binary" ] || [ "$newest_source" -nt "$binary" ]; then
