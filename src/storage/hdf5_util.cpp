@@ -251,9 +251,11 @@ herr_t take_scale_name(hid_t, unsigned, hid_t scale, void* client_data) {
 } // namespace
 
 std::string attached_scale_name(hid_t dataset, unsigned dim) {
+    // DIMENSION_LIST is a variable-length attribute: its values live in the global heap.
+    const MetadataDeadline deadline("reading the dimension scales of " + file_name_of(dataset));
     std::string name;
     if (H5DSget_num_scales(dataset, dim) <= 0) return name;
-    if (H5DSiterate_scales(dataset, dim, nullptr, take_scale_name, &name) < 0) fail("cannot read dimension scales");
+    if (H5DSiterate_scales(dataset, dim, nullptr, take_scale_name, &name) < 0) fail("cannot read the dimension scales of " + file_name_of(dataset));
     return name;
 }
 

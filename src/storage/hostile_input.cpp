@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -53,14 +54,77 @@ bool open_refused_for_writer(const std::string& error_stack) {
 
 } // namespace collapse::storage::detail
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 
 namespace collapse::storage::detail {
 namespace {
+
+// What RemoveOnFatalExit names, in fixed storage: the signal handler may
+// not allocate or take locks.
+constexpr int fatal_exit_slots = 8;
+constexpr std::size_t fatal_exit_path_capacity = 4096;
+char fatal_exit_paths[fatal_exit_slots][fatal_exit_path_capacity];
+std::atomic<bool> fatal_exit_slot_used[fatal_exit_slots];
+
+// Async-signal-safe: called from the crash handler and the watchdog.
+void remove_fatal_exit_paths() {
+    for (int slot = 0; slot < fatal_exit_slots; ++slot)
+        if (fatal_exit_slot_used[slot].load()) ::unlink(fatal_exit_paths[slot]);
+}
+
+[[noreturn]] void exit_for_damage(const char* message, std::size_t length) {
+    [[maybe_unused]] const ssize_t written = ::write(2, message, length);
+    remove_fatal_exit_paths();
+    ::_exit(1);
+}
+
+// The crash guard is per thread: only a fault on the thread inside HDF5's
+// read of the damaged file is the file's fault.
+thread_local int armed_reads_on_this_thread = 0;
+thread_local char crash_message[1024];
+thread_local std::size_t crash_message_length = 0;
+
+constexpr int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE};
+struct sigaction previous_crash_actions[std::size(crash_signals)];
+
+extern "C" void on_crash_signal(int signal, siginfo_t* info, void*) {
+    if (armed_reads_on_this_thread > 0) exit_for_damage(crash_message, crash_message_length);
+    // Not ours: put back the handler that was there and let the fault happen
+    // again under it (a fault re-executes; a sent signal is sent again).
+    for (std::size_t i = 0; i < std::size(crash_signals); ++i)
+        if (crash_signals[i] == signal) ::sigaction(signal, &previous_crash_actions[i], nullptr);
+    if (info == nullptr || info->si_code <= 0) ::raise(signal);
+}
+
+void install_crash_guard() {
+    static std::once_flag installed;
+    std::call_once(installed, [] {
+        struct sigaction action{};
+        action.sa_sigaction = on_crash_signal;
+        action.sa_flags = SA_SIGINFO;
+        sigemptyset(&action.sa_mask);
+        for (std::size_t i = 0; i < std::size(crash_signals); ++i)
+            ::sigaction(crash_signals[i], &action, &previous_crash_actions[i]);
+    });
+}
+
+void arm_crash_guard(const std::string& what) {
+    install_crash_guard();
+    if (armed_reads_on_this_thread++ > 0) return; // the outermost read names the damage
+    const std::string message = "error: " + what +
+                                " crashed inside HDF5: the file is damaged in a way HDF5 does not check "
+                                "(docs/format.md, \"Hostile files\")\n";
+    crash_message_length = std::min(message.size(), sizeof crash_message);
+    std::memcpy(crash_message, message.data(), crash_message_length);
+}
+
+void disarm_crash_guard() { --armed_reads_on_this_thread; }
 
 double metadata_timeout_seconds() {
     if (const char* text = std::getenv("COLLAPSE_HDF5_METADATA_TIMEOUT")) {
@@ -118,8 +182,7 @@ private:
                     "error: " + what_ + " did not finish within " + seconds +
                     " s: the file is damaged in a way HDF5 does not detect and loops on (docs/format.md, "
                     "\"Hostile files\"; COLLAPSE_HDF5_METADATA_TIMEOUT sets the limit)\n";
-                [[maybe_unused]] const ssize_t written = ::write(2, message.data(), message.size());
-                std::_Exit(1);
+                exit_for_damage(message.data(), message.size());
             }
         }
     }
@@ -135,8 +198,35 @@ private:
 
 } // namespace
 
-MetadataDeadline::MetadataDeadline(const std::string& what) { Watchdog::instance().arm(what); }
-MetadataDeadline::~MetadataDeadline() { Watchdog::instance().disarm(); }
+MetadataDeadline::MetadataDeadline(const std::string& what) {
+    Watchdog::instance().arm(what);
+    arm_crash_guard(what);
+}
+
+MetadataDeadline::~MetadataDeadline() {
+    disarm_crash_guard();
+    Watchdog::instance().disarm();
+}
+
+UntrustedRead::UntrustedRead(const std::string& what) { arm_crash_guard(what); }
+UntrustedRead::~UntrustedRead() { disarm_crash_guard(); }
+
+RemoveOnFatalExit::RemoveOnFatalExit(const std::string& path) : slot_(-1) {
+    if (path.size() >= fatal_exit_path_capacity) return; // such a path is left behind, as before
+    static std::mutex slots;
+    const std::lock_guard lock(slots);
+    for (int slot = 0; slot < fatal_exit_slots; ++slot)
+        if (!fatal_exit_slot_used[slot].load()) {
+            std::memcpy(fatal_exit_paths[slot], path.c_str(), path.size() + 1);
+            fatal_exit_slot_used[slot].store(true);
+            slot_ = slot;
+            return;
+        }
+}
+
+RemoveOnFatalExit::~RemoveOnFatalExit() {
+    if (slot_ >= 0) fatal_exit_slot_used[slot_].store(false);
+}
 
 std::string file_name_of(hid_t object) {
     const ssize_t length = H5Fget_name(object, nullptr, 0);

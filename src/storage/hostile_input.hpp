@@ -52,6 +52,40 @@ public:
     MetadataDeadline& operator=(const MetadataDeadline&) = delete;
 };
 
+// HDF5 also trusts sizes it reads from unchecksummed structures: a flipped
+// bit in a global heap collection's object size makes H5HG_read copy from
+// outside the heap (a SIGSEGV in H5DSget_num_scales, seen in CI). While a
+// MetadataDeadline or an UntrustedRead is armed on a thread, a SIGSEGV, SIGBUS or SIGFPE on that
+// thread is taken as the file's damage, not a bug of ours: the process prints
+// `error: <what> crashed inside HDF5: the file is damaged ...`, removes what
+// RemoveOnFatalExit names and exits 1. A fault anywhere else goes to the
+// handler that was there before (the default, or a sanitizer's).
+
+// The crash guard alone, for reads of a file the tool did not necessarily
+// write that may outlast the deadline: a dataset, a merge's walk over a
+// shard's groups and links.
+class UntrustedRead {
+public:
+    explicit UntrustedRead(const std::string& what);
+    ~UntrustedRead();
+    UntrustedRead(const UntrustedRead&) = delete;
+    UntrustedRead& operator=(const UntrustedRead&) = delete;
+};
+
+// Names a file the process is building under a temporary name, so that the
+// watchdog's or the crash guard's exit removes it instead of leaving it
+// behind (a merge's OUT.h5.merging-PID). At most 8 at a time.
+class RemoveOnFatalExit {
+public:
+    explicit RemoveOnFatalExit(const std::string& path);
+    ~RemoveOnFatalExit();
+    RemoveOnFatalExit(const RemoveOnFatalExit&) = delete;
+    RemoveOnFatalExit& operator=(const RemoveOnFatalExit&) = delete;
+
+private:
+    int slot_;
+};
+
 // The file an HDF5 object belongs to, for messages ("" when unknown).
 std::string file_name_of(hid_t object);
 

@@ -285,6 +285,7 @@ MergeReport merge_shards(const std::string& out_path, const std::vector<std::str
     const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (descriptor < 0) throw StorageError("cannot create " + out_path + ": " + std::strerror(errno));
     ::close(descriptor);
+    const RemoveOnFatalExit unfinished(temporary);
     try {
         QuietErrors quiet;
         const FileLock lock = FileLock::acquire(temporary);
@@ -295,7 +296,11 @@ MergeReport merge_shards(const std::string& out_path, const std::vector<std::str
         check(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V110, H5F_LIBVER_V110), "cannot set format bounds");
         Handle out = checked(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), H5Fclose,
                              "cannot create " + out_path);
-        write_merged_file(out.get(), first.get(), shards, runs, grid_shape, grid_size);
+        {
+            // The walk over the first shard's groups, links and scales reads it whole.
+            const UntrustedRead untrusted("reading the layout of " + shards.front().path);
+            write_merged_file(out.get(), first.get(), shards, runs, grid_shape, grid_size);
+        }
         if (!out.reset()) fail("cannot close " + out_path);
         publish_file(temporary, out_path, overwrite);
     } catch (...) {

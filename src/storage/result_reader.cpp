@@ -10,6 +10,18 @@ namespace collapse::storage {
 
 using namespace detail;
 
+namespace {
+
+// Every read of the reader's file: HDF5's own error printing off, and a crash
+// inside HDF5 taken as the file's damage (hostile_input.hpp).
+struct GuardedRead {
+    explicit GuardedRead(const std::string& what) : untrusted(what) {}
+    QuietErrors quiet;
+    UntrustedRead untrusted;
+};
+
+} // namespace
+
 struct ResultReader::State {
     std::string path;
     Handle file;
@@ -68,7 +80,7 @@ std::vector<std::string> ResultReader::spec_overrides() const {
 std::string ResultReader::spec_sha256() const { return attribute("spec_sha256"); }
 
 std::string ResultReader::attribute(const std::string& name) const {
-    QuietErrors quiet;
+    const GuardedRead guarded("reading " + state_->path);
     if (!detail::has_attribute(state_->file.get(), name)) throw StorageError(state_->path + " has no attribute " + name);
     return read_attribute_as_text(state_->file.get(), name);
 }
@@ -78,7 +90,7 @@ bool ResultReader::has_attribute(const std::string& name) const {
 }
 
 std::string ResultReader::object_attribute(const std::string& object_path, const std::string& name) const {
-    QuietErrors quiet;
+    const GuardedRead guarded("reading " + state_->path);
     if (!detail::link_exists(state_->file.get(), object_path)) return "";
     Handle object = detail::checked(H5Oopen(state_->file.get(), object_path.c_str(), H5P_DEFAULT), H5Oclose,
                                     "cannot open " + object_path + " in " + state_->path);
@@ -87,14 +99,14 @@ std::string ResultReader::object_attribute(const std::string& object_path, const
 }
 
 ShardRange ResultReader::shard() const {
-    QuietErrors quiet;
+    const GuardedRead guarded("reading " + state_->path);
     const hid_t file = state_->file.get();
     return {read_int_attribute(file, "shard_index"), read_int_attribute(file, "shard_count"),
             read_int_attribute(file, "shard_begin"), read_int_attribute(file, "shard_end")};
 }
 
 std::vector<std::string> ResultReader::axis_names() const {
-    QuietErrors quiet;
+    const GuardedRead guarded("reading " + state_->path);
     Handle status = open_dataset(state_->file.get(), "/results/status");
     std::vector<std::string> names;
     const std::size_t rank = dataset_dims(status.get()).size();
@@ -121,7 +133,7 @@ std::int64_t ResultReader::size() const {
 }
 
 std::vector<std::int8_t> ResultReader::status() const {
-    QuietErrors quiet;
+    const GuardedRead guarded("reading " + state_->path);
     Handle dataset = open_dataset(state_->file.get(), "/results/status");
     std::int64_t count = 1;
     for (std::int64_t length : dataset_dims(dataset.get())) count *= length;
@@ -139,12 +151,12 @@ std::vector<double> ResultReader::final_dataset(const std::string& name) const {
 std::vector<std::int64_t> ResultReader::record_steps() const { return read_integers("/traces/step"); }
 
 bool ResultReader::has_dataset(const std::string& path) const {
-    QuietErrors quiet;
+    const GuardedRead guarded("reading " + state_->path);
     return link_exists(state_->file.get(), path);
 }
 
 std::vector<std::int64_t> ResultReader::dataset_shape(const std::string& path) const {
-    QuietErrors quiet;
+    const GuardedRead guarded("reading " + state_->path);
     Handle dataset = open_dataset(state_->file.get(), path);
     return dataset_dims(dataset.get());
 }
@@ -153,7 +165,7 @@ namespace {
 
 template <class Value>
 std::vector<Value> read_all(hid_t file, const std::string& file_path, const std::string& path, hid_t memory_type) {
-    QuietErrors quiet;
+    const GuardedRead guarded("reading " + path + " of " + file_path);
     if (!link_exists(file, path)) throw StorageError(file_path + " has no dataset " + path);
     Handle dataset = open_dataset(file, path);
     std::int64_t count = 1;

@@ -7,8 +7,12 @@ The files are made from a real output: truncated at many lengths, bit-flipped
 and zeroed at seeded random places (more of them in the metadata at the
 start), the same with the superblock marked as a killed SWMR writer leaves it
 (so HDF5 reads it in SWMR mode, where corrupted metadata used to be retried
-for minutes), a file from
-another tool, another format_version, a text file, an empty file.
+for minutes), the first object of each global heap collection given a huge
+size (HDF5 copied that much and crashed), a run of zeros in each fractal
+heap direct block (where a big group's links live), a file from another tool, another
+format_version, a text file, an empty file. Where random damage lands varies
+from run to run (the output holds timestamps), so a crash the fixed cases
+miss can still show up here: keep the failing file and add a fixed case.
 
 usage: hostile_files_test.py COLLAPSE_SWEEP_BINARY [--cases N]
 Exit 0 when every case passes, 1 otherwise.
@@ -158,6 +162,30 @@ def corrupt_variants(done, open_copy, work, cases):
                     content[rng.randrange(0, min(limit, len(content)))] = rng.randrange(256)
                 name = '%s-scrambled-%d' % (base_name, i)
             variants.append((name, write(name, bytes(content)), spec))
+
+    # Global heap collections have no checksum, and HDF5 1.10 copies as many
+    # bytes as an object's size field says (a SIGSEGV in H5HG_read, met in CI
+    # through a random bit flip): every collection's first object made huge.
+    position = data.find(b'GCOL')
+    while position >= 0:
+        content = bytearray(data)
+        size_field = position + 16 + 8  # collection header, then index, refcount, reserved
+        content[size_field:size_field + 8] = (0x7fffffff).to_bytes(8, 'little')
+        name = 'heap-object-size-%d' % position
+        variants.append((name, write(name, bytes(content)), 'spec'))
+        position = data.find(b'GCOL', position + 1)
+
+    # Direct blocks of fractal heaps (the links of groups with many members)
+    # carry no checksum either; a zeroed run in one made link iteration free
+    # a bad pointer (a SIGSEGV in H5G__link_release_table, met in a local run).
+    position = data.find(b'FHDB')
+    while position >= 0:
+        content = bytearray(data)
+        start = position + 35  # past the block header: into the links themselves
+        content[start:start + 64] = bytes(64)
+        name = 'link-heap-zeroed-%d' % position
+        variants.append((name, write(name, bytes(content)), 'spec'))
+        position = data.find(b'FHDB', position + 1)
 
     other = os.path.join(work, 'other-tool.h5')
     with h5py.File(other, 'w') as f:
