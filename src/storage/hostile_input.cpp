@@ -198,18 +198,11 @@ private:
 
 } // namespace
 
-MetadataDeadline::MetadataDeadline(const std::string& what) {
-    Watchdog::instance().arm(what);
-    arm_crash_guard(what);
-}
-
-MetadataDeadline::~MetadataDeadline() {
-    disarm_crash_guard();
-    Watchdog::instance().disarm();
-}
-
 UntrustedRead::UntrustedRead(const std::string& what) { arm_crash_guard(what); }
 UntrustedRead::~UntrustedRead() { disarm_crash_guard(); }
+
+MetadataDeadline::MetadataDeadline(const std::string& what) : UntrustedRead(what) { Watchdog::instance().arm(what); }
+MetadataDeadline::~MetadataDeadline() { Watchdog::instance().disarm(); }
 
 RemoveOnFatalExit::RemoveOnFatalExit(const std::string& path) : slot_(-1) {
     if (path.size() >= fatal_exit_path_capacity) return; // such a path is left behind, as before

@@ -37,39 +37,34 @@ bool open_refused_for_writer(const std::string& error_stack);
 
 namespace collapse::storage::detail {
 
-// Some damage HDF5 does not detect: a global heap collection (where
-// variable-length strings live) with a zeroed object size makes it loop
-// forever, in any mode. HDF5 cannot be interrupted, so a read of metadata
-// (opening a file, reading an attribute) runs under a deadline: past it the
-// process says which read hung and that the file is damaged, and exits 1.
-// COLLAPSE_HDF5_METADATA_TIMEOUT (seconds, default 10) sets it, for file
-// systems slow enough to need more.
-class MetadataDeadline {
-public:
-    explicit MetadataDeadline(const std::string& what);
-    ~MetadataDeadline();
-    MetadataDeadline(const MetadataDeadline&) = delete;
-    MetadataDeadline& operator=(const MetadataDeadline&) = delete;
-};
-
-// HDF5 also trusts sizes it reads from unchecksummed structures: a flipped
-// bit in a global heap collection's object size makes H5HG_read copy from
-// outside the heap (a SIGSEGV in H5DSget_num_scales, seen in CI). While a
-// MetadataDeadline or an UntrustedRead is armed on a thread, a SIGSEGV, SIGBUS or SIGFPE on that
+// HDF5 trusts sizes and pointers it reads from unchecksummed structures: a
+// flipped bit in a global heap collection's object size makes H5HG_read copy
+// from outside the heap (a SIGSEGV in H5DSget_num_scales, seen in CI). While
+// an UntrustedRead is armed on a thread, a SIGSEGV, SIGBUS or SIGFPE on that
 // thread is taken as the file's damage, not a bug of ours: the process prints
 // `error: <what> crashed inside HDF5: the file is damaged ...`, removes what
 // RemoveOnFatalExit names and exits 1. A fault anywhere else goes to the
-// handler that was there before (the default, or a sanitizer's).
-
-// The crash guard alone, for reads of a file the tool did not necessarily
-// write that may outlast the deadline: a dataset, a merge's walk over a
-// shard's groups and links.
+// handler that was there before (the default, or a sanitizer's). Alone, it
+// guards reads that may take long: a dataset, merge's walk over a shard.
 class UntrustedRead {
 public:
     explicit UntrustedRead(const std::string& what);
     ~UntrustedRead();
     UntrustedRead(const UntrustedRead&) = delete;
     UntrustedRead& operator=(const UntrustedRead&) = delete;
+};
+
+// Some damage HDF5 does not detect makes it loop: a global heap collection
+// with a zeroed object size, in any mode. HDF5 cannot be interrupted, so a
+// read of metadata (opening a file, reading an attribute) runs under a
+// deadline as well as the crash guard: past it the process says which read
+// hung and that the file is damaged, and exits 1.
+// COLLAPSE_HDF5_METADATA_TIMEOUT (seconds, default 10) sets it, for file
+// systems slow enough to need more.
+class MetadataDeadline : public UntrustedRead {
+public:
+    explicit MetadataDeadline(const std::string& what);
+    ~MetadataDeadline();
 };
 
 // Names a file the process is building under a temporary name, so that the
