@@ -73,6 +73,7 @@ public:
     }
 
     std::string name() const override { return "cuda"; }
+    int host_threads_for_analysis() const override { return 0; }
     std::string device_name() const override { return properties_.name; }
 
     std::int64_t default_batch_size(const SweepSpec& spec) const override {

@@ -4,7 +4,12 @@
 
 #include <algorithm>
 #include <charconv>
-#include <future>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <utility>
 #include <stdexcept>
 #include <string>
 
@@ -104,6 +109,75 @@ PendingSet pending_trajectories(FlatRange range, std::span<const std::int8_t> st
     return pending;
 }
 
+namespace {
+
+// The thread that analyses and writes finished batches, one at a time, for a
+// whole sweep. One long-lived thread rather than a std::async per batch: an
+// OpenMP team started from a new thread gets new threads and malloc arenas,
+// and per batch that made peak RSS grow with the number of batches.
+class BatchWriterThread {
+public:
+    BatchWriterThread() : thread_([this] { serve(); }) {}
+
+    ~BatchWriterThread() {
+        {
+            std::unique_lock lock(mutex_);
+            changed_.wait(lock, [&] { return !job_; });
+            quitting_ = true;
+        }
+        changed_.notify_all();
+        thread_.join();
+    }
+
+    BatchWriterThread(const BatchWriterThread&) = delete;
+    BatchWriterThread& operator=(const BatchWriterThread&) = delete;
+
+    // Call wait() first: one job at a time.
+    void start(std::function<void()> job) {
+        {
+            const std::lock_guard lock(mutex_);
+            job_ = std::move(job);
+        }
+        changed_.notify_all();
+    }
+
+    // Blocks until the job started last has finished; rethrows its error.
+    void wait() {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return !job_; });
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    }
+
+private:
+    void serve() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            changed_.wait(lock, [&] { return job_ || quitting_; });
+            if (!job_) return;
+            lock.unlock();
+            std::exception_ptr error;
+            try {
+                job_();
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            job_ = nullptr;
+            error_ = error;
+            changed_.notify_all();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::function<void()> job_;
+    std::exception_ptr error_;
+    bool quitting_ = false;
+    std::thread thread_; // last: starts once the members it uses exist
+};
+
+} // namespace
+
 SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend, const PendingSet& pending,
                       std::int64_t batch_size, const std::function<void(const BatchOutput&)>& write_batch,
                       const std::function<void(const SweepProgress&)>& on_progress,
@@ -113,10 +187,8 @@ SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend,
     report.progress.trajectories_total = pending.size();
     // Two buffers: the backend fills one while the writer thread drains the other.
     BatchOutput buffers[2];
-    std::future<void> writing;
-    const auto finish_writing = [&] {
-        if (writing.valid()) writing.get(); // rethrows a writer error here
-    };
+    BatchWriterThread writer;
+    const int analysis_threads = backend.host_threads_for_analysis();
     int current = 0;
     BatchCutter cutter(pending, twin_sharing_enabled() ? TwinIndex(spec) : TwinIndex());
     std::vector<std::int64_t> indices; // this batch's flat indices
@@ -130,27 +202,22 @@ SweepReport run_sweep(const SweepSpec& spec, const Grid& grid, Backend& backend,
         const std::size_t count = indices.size();
         BatchOutput& batch = buffers[current];
         backend.run_batch(spec, grid, indices, batch);
-        finish_writing();
+        writer.wait(); // rethrows a writer error here
         for (const TrajectorySummary& summary : batch.summary) {
             const auto status = static_cast<int>(summary.status);
             if (status >= 0 && status < 3) ++report.progress.status_counts[status];
         }
         report.progress.trajectories_done += static_cast<std::int64_t>(count);
         // The host-side analysis (slow_rate fit, theory columns) runs on the
-        // writer thread too, overlapping the backend's next batch. One thread:
-        // the backend already holds the cores, and an OpenMP team started from
-        // this short-lived std::async thread gets fresh threads and malloc
-        // arenas per batch, which made peak RSS grow with the number of
-        // batches (+8 to +20 MiB from 10^5 to 10^6 trajectories, test
-        // RunSweep.WriterMemoryIsBoundedByTheBatchNotTheGrid; +2.4 MiB with one).
-        writing = std::async(std::launch::async, [&spec, &grid, &write_batch, &batch] {
-            theory::analyse_batch(spec, grid, batch, 1);
+        // writer thread too, overlapping the backend's next batch.
+        writer.start([&spec, &grid, &write_batch, &batch, analysis_threads] {
+            theory::analyse_batch(spec, grid, batch, analysis_threads);
             write_batch(batch);
         });
         if (on_progress) on_progress(report.progress);
         current = 1 - current;
     }
-    finish_writing();
+    writer.wait();
     return report;
 }
 

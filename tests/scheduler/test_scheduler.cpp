@@ -170,11 +170,35 @@ TEST(RunSweep, MemoryIsBoundedByTheBatchNotTheGrid) {
 // the first is what grows with the grid; before the fix it was ~90 MiB (4 MiB
 // chunk caches filling up, 24 B per seed of scale values, 8 B per trajectory
 // of pending list). A larger batch, on the other hand, must raise the peak.
-TEST(RunSweep, WriterMemoryIsBoundedByTheBatchNotTheGrid) {
+// With 2 analysis threads (what a device backend asks for) the writer's OpenMP
+// team must not grow it either: per-batch std::async threads did, +8 to +20 MiB.
+class CpuBackendWithAnalysisThreads : public Backend {
+public:
+    explicit CpuBackendWithAnalysisThreads(int analysis_threads)
+        : cpu_(make_cpu_backend(2)), analysis_threads_(analysis_threads) {}
+    std::string name() const override { return cpu_->name(); }
+    std::string device_name() const override { return cpu_->device_name(); }
+    std::int64_t default_batch_size(const SweepSpec& spec) const override { return cpu_->default_batch_size(spec); }
+    int host_threads_for_analysis() const override { return analysis_threads_; }
+    void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
+                   BatchOutput& out) override {
+        cpu_->run_batch(spec, grid, flat_indices, out);
+    }
+
+private:
+    std::unique_ptr<Backend> cpu_;
+    int analysis_threads_;
+};
+
+class WriterMemoryIsBounded : public ::testing::TestWithParam<int> {};
+
+INSTANTIATE_TEST_SUITE_P(AnalysisThreads, WriterMemoryIsBounded, ::testing::Values(1, 2));
+
+TEST_P(WriterMemoryIsBounded, ByTheBatchNotTheGrid) {
     const std::filesystem::path folder =
         std::filesystem::temp_directory_path() / ("collapse-scheduler-memory-" + std::to_string(::getpid()));
     std::filesystem::create_directories(folder);
-    auto backend = make_cpu_backend(2);
+    auto backend = std::make_unique<CpuBackendWithAnalysisThreads>(GetParam());
     const auto sweep = [&](std::int64_t trajectories, std::int64_t batch_size) {
         const SweepSpec spec = tiny_spec(trajectories);
         const Grid grid(spec);

@@ -33,6 +33,12 @@ public:
     // before it makes a file (memory_budget.hpp). The default is one CPU
     // thread's share of host memory.
     virtual std::vector<MemoryBudget> memory_budgets(const SweepSpec& spec, std::int64_t batch_size) const;
+    // How many host threads the scheduler's analysis of a finished batch
+    // (slow_rate fit, theory columns: 9 ms per medium trajectory) may use
+    // while this backend runs the next batch. The CPU backend holds every
+    // core, so 1; a device backend leaves the host idle, so 0: OpenMP's
+    // default (OMP_NUM_THREADS, or every core).
+    virtual int host_threads_for_analysis() const { return 1; }
     // Runs the given trajectories; `out` is resized and filled in the same order.
     virtual void run_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
                            BatchOutput& out) = 0;
