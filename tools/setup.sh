@@ -6,6 +6,8 @@
 #   CUDA_ARCHITECTURES  CUDA targets, e.g. "80-real;90-real" (tools/test.sh) or
 #                       native; unset: the project's default, every
 #                       architecture from sm_80 up (cmake/cuda_architectures.cmake)
+#   BUILD_TARGETS       what to build (default: everything, tests included;
+#                       tools/quickstart.sh builds only collapse-sweep)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,4 +52,5 @@ else
 fi
 # shellcheck disable=SC2086
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "${cuda_architectures[@]}" ${CMAKE_ARGS:-} >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+# shellcheck disable=SC2086
+cmake --build "$build_dir" -j"$(nproc)" ${BUILD_TARGETS:+--target $BUILD_TARGETS}
