@@ -39,7 +39,13 @@ fi
 # copy points elsewhere (another checkout) or is missing.
 if [ "$(.venv/bin/python -c 'import collapse_sweep, os; print(os.path.dirname(os.path.dirname(collapse_sweep.__file__)))' 2>/dev/null)" != "$PWD/python" ]; then
     echo "setup: installing the collapse_sweep package (pip install -e ./python)"
-    .venv/bin/pip install -q -e ./python
+    # setuptools prints a generic warning about editable installs that does
+    # not apply here; the output is shown only when the install fails.
+    if ! pip_output=$(.venv/bin/pip install -q -e ./python 2>&1); then
+        echo "$pip_output" >&2
+        echo "setup: pip install -e ./python failed" >&2
+        exit 1
+    fi
 fi
 
 build_dir=${BUILD_DIR:-build}
