@@ -82,9 +82,9 @@ void write_counting_chunks(hid_t dataset, hsize_t length, hsize_t chunk, const s
                            CountingEncoders& encoders) {
     Handle type = checked(H5Dget_type(dataset), H5Tclose, "cannot read the type of " + what);
     const std::size_t element_size = H5Tget_size(type.get());
-    auto [entry, added] = encoders.try_emplace({element_size, chunk}, element_size, static_cast<std::size_t>(chunk),
-                                               counting_deflate_level);
-    CountingChunkEncoder& encoder = entry->second;
+    CountingChunkEncoder& encoder =
+        encoders.try_emplace({element_size, chunk}, element_size, static_cast<std::size_t>(chunk), counting_deflate_level)
+            .first->second;
     for (hsize_t first = 0; first < length; first += chunk) {
         const std::vector<unsigned char>& bytes = encoder.encode(first);
         // Filter mask 0: both filters (shuffle, deflate) were applied.
