@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libtomlplusplus-dev libcli11-dev
+packages=(build-essential cmake pkg-config libhdf5-dev zlib1g-dev hdf5-tools libtomlplusplus-dev libcli11-dev
           libgtest-dev libgmock-dev liblapack-dev libssl-dev libopenmpi-dev openmpi-bin
           slurmctld slurmd slurm-client munge clang-14 libclang-rt-14-dev)
 missing=()

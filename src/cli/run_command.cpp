@@ -29,6 +29,9 @@ extern "C" void request_stop(int signal_number) {
     std::signal(signal_number, SIG_DFL);
 }
 
+// A --resume over at least this many trajectories announces the status read (~1 s and more).
+constexpr std::int64_t resume_notice_trajectories = 1 << 26;
+
 constexpr int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
 // Installed before anything is written, so a signal during set-up (creating
@@ -127,6 +130,11 @@ int run_single_process(const RunOptions& options) {
             throw UsageError("--resume: " + output + " is shard " + std::to_string(owned.index) + "/" +
                              std::to_string(owned.count) + ", not " + options.shard + "; nothing was written");
         pending = PendingSet();
+        // Reading a status costs ~15 ns per trajectory even where nothing was
+        // written yet (HDF5's per-chunk work): 15 s for 10^9. Say so.
+        if (!options.quiet && range.size() >= resume_notice_trajectories)
+            std::cerr << "collapse-sweep: reading the status of " << range.size() << " trajectories in " << output
+                      << " to find those not run yet\n";
         writer = storage::ResultWriter::resume(output, spec, grid, provenance,
                                                [&](std::int64_t first, std::span<const std::int8_t> block) {
                                                    pending.add_not_run(first, block);

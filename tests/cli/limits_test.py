@@ -8,6 +8,7 @@ usage: limits_test.py COLLAPSE_SWEEP_BINARY
 """
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,55 @@ class LimitsTest(unittest.TestCase):
         result = run('run', spec, '-o', self.path('out.h5'), '-q', timeout=60)
         self.assertLess(time.monotonic() - started, 5)
         self.assert_refused_without_files(result, 'grid.seeds: value 1000000000000 outside [1, 1000000000]')
+
+    # A grid of 7 x 10^7 seeds (issue 14): its file appears at once (the seed
+    # coordinate took 24-79 s to compress at 10^8), starts at a few MB and
+    # grows with the batches written, not by the grid's chunk index (~55 MB
+    # with HDF5's fixed-array index); `info` shows the seed range exactly (it
+    # printed "..., 7e+07" after reading every seed value); `--resume` over
+    # >= 2^26 trajectories says that it reads the status first.
+    def test_a_big_seed_grid_starts_small_and_says_what_takes_time(self):
+        spec = self.write('big.toml', '[grid]\nseeds = 70000000\n[integrator]\nmax_steps = 10\n'
+                                      '[output]\nrecord_points = 4\nsave_initial = false\n')
+        out = self.path('big.h5')
+        writer = subprocess.Popen([BINARY, 'run', spec, '-o', out, '--threads', '1', '-q', '--backend', 'cpu'])
+        deadline = time.monotonic() + 120
+        while not os.path.exists(out) and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        created = os.path.getsize(out)
+        while os.path.getsize(out) == created and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        writer.send_signal(signal.SIGINT)
+        self.assertEqual(writer.wait(timeout=60), 3)
+        self.assertLess(created, 8_000_000)  # three copies of the seed coordinate: 5.3 MB
+        with h5py.File(out, 'r') as f:
+            self.assertEqual(f['results/status'].shape[-1], 70000000)
+            finished = int((f['results/status'][..., :1_000_000] >= 0).sum())
+            for group in ('results', 'traces', 'final'):
+                self.assertEqual(f[group + '/seed'][-3:].tolist(), [69999997, 69999998, 69999999])
+        self.assertGreater(finished, 0)
+        # ~1 KB of float64 per trajectory before compression (measured 400 B
+        # stored); the fixed-array index alone added ~55 MB with the first batch.
+        self.assertLess(os.path.getsize(out) - created, 1_000_000 + 800 * finished,
+                        '%d B at creation, %d B after %d trajectories' % (created, os.path.getsize(out), finished))
+        info = run('info', out, timeout=120)
+        self.assertEqual(info.returncode, 0, info.stderr)
+        self.assertRegex(info.stdout, r'seed\s+70000000\s+\[0, 1, 2, \.\.\., 69999999\]')
+
+        resumed = subprocess.Popen([BINARY, 'run', spec, '-o', out, '--threads', '1', '--resume', '--backend', 'cpu'],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        lines = []
+        for line in resumed.stderr:
+            lines.append(line)
+            if 'trajectories to run' in line:
+                break
+        resumed.send_signal(signal.SIGINT)
+        lines += resumed.communicate(timeout=60)[1].splitlines(keepends=True)
+        self.assertEqual(resumed.returncode, 3, ''.join(lines))
+        notice = [i for i, line in enumerate(lines) if line.startswith(
+            'collapse-sweep: reading the status of 70000000 trajectories in %s to find those not run yet' % out)]
+        started = [i for i, line in enumerate(lines) if 'trajectories to run' in line]
+        self.assertTrue(notice and started and notice[0] < started[0], ''.join(lines))
 
     # An allocation that fails mid-run (here: an address-space cap the
     # memory check cannot see) is exit 1 with what is safe and the exact

@@ -48,6 +48,11 @@ def check_group(path, group, expected):
     axes = [name for name, _ in expected['axes']]
     values = dict((name, np.array(v)) for name, v in expected['axes'])
     ds = xr.open_dataset(path, group=group, engine='h5netcdf')
+    # Gridded datasets declare their first dimension unlimited only to get a
+    # growing chunk index (docs/format.md); netCDF must not see an unlimited
+    # dimension (the dimension scales themselves are fixed).
+    if ds.encoding.get('unlimited_dims'):
+        bad(f'{path}:/{group}', f'unlimited dimensions {ds.encoding["unlimited_dims"]}')
     grid_names = axes if group in ('results', 'traces', 'final') or 'head_A' in ds else ['seed']
     for name in grid_names:
         if name not in ds.coords:

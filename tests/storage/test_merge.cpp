@@ -56,6 +56,11 @@ TEST(StorageMerge, ThreeShardsMergeToTheSameDataAsOneFile) {
         const ResultReader reader(merged);
         EXPECT_EQ(compare_files(reader, single, dataset_paths(run.spec)), "");
         EXPECT_EQ(reader.axis_names(), single.axis_names());
+        // Every coordinate, the counting ones copied chunk by chunk as stored, in each group.
+        EXPECT_EQ(reader.axis_values(), single.axis_values());
+        for (const char* scale : {"/traces/seed", "/final/seed", "/final/class", "/final/component", "/traces/step"})
+            EXPECT_EQ(reader.read_integers(scale), single.read_integers(scale)) << scale;
+        EXPECT_EQ(reader.read_integers("/final/seed"), (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
         EXPECT_EQ(reader.shard().end, 30);
         EXPECT_EQ(reader.attribute("merged_shards"), "shards/part0.h5\nshards/part1.h5\nshards/part2.h5");
         EXPECT_EQ(reader.spec_sha256(), single.spec_sha256());

@@ -3,6 +3,7 @@
 // SWMR reading when HDF5 refuses a plain open.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,6 +38,9 @@ public:
     std::int64_t size() const;
 
     std::vector<std::int8_t> status() const;                   // flat order
+    // How many trajectories are not run (status -1), stable, collapsed and
+    // diverged, read in blocks: memory does not grow with the grid.
+    std::array<std::int64_t, 4> status_counts() const;
     std::vector<double> result(const std::string& name) const; // /results/<name> as double, flat order
     std::vector<double> trace(const std::string& name) const;  // /traces/<name>, [flat][T]
     std::vector<std::int64_t> record_steps() const;             // /traces/step
