@@ -295,6 +295,11 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
         // every rank finished is on disk, and --resume completes the rest.
         std::cerr << "error: rank " << rank << ": " << error.what() << "\nerror: aborting the MPI job; finished work "
                   << "is in the rank files, continue with --resume\n";
+        try {
+            setup.writer->close(); // stores the batches a coalesced window still holds
+        } catch (const std::exception&) {
+            // already failing: what is in the file stays there
+        }
         session.abort(exit_runtime_error);
     }
     std::signal(SIGINT, SIG_DFL);

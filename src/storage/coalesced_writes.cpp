@@ -1,12 +1,13 @@
 // When staged chunks are stored (docs/format.md, "Write windows"). A window
 // marks the file "open for writing", and a kill inside one leaves a file
 // that plain HDF5 readers refuse. With small batches the windows added up
-// (3.5-4% of a run's wall time with batches of 8 on a loaded machine, against
-// 1.5-2% with 64): coalescing stores every batch finished within
-// coalesce_seconds of the last window in one window, at the price of that
-// much finished work lost to a kill.
+// (3.4-7.5% of a run's wall time with batches of 8 on a loaded machine,
+// against 0.7-2% with 64; docs/performance.md): coalescing stores every
+// batch finished within coalesce_seconds of the last window in one window,
+// at the price of that much finished work lost to a kill.
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "writer_state.hpp"
 

@@ -114,7 +114,9 @@ public:
     // The file is then marked "open for writing" at most once per `seconds`,
     // whatever the batch size, and a kill loses at most `seconds` of finished
     // work besides the batch in flight (docs/format.md). 0 (the default):
-    // every batch has its own window.
+    // every batch has its own window. While coalescing, the process must not
+    // hold the file open itself (HDF5 refuses a window on a file the same
+    // process has open for reading); other processes may.
     void coalesce_writes(double seconds);
 
     // Stores anything coalescing holds, flushes and closes; the file then
