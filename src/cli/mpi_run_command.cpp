@@ -17,6 +17,7 @@
 #include "collapse/storage/result_writer.hpp"
 #include "collapse/sweep/spec_parser.hpp"
 #include "progress.hpp"
+#include "run_limits.hpp"
 #include "run_modes.hpp"
 
 namespace collapse::cli {
@@ -60,6 +61,7 @@ std::set<int> earlier_rank_counts(const std::string& output) {
 
 struct RankSetup {
     std::unique_ptr<Backend> backend;
+    std::int64_t batch_size = 0; // fitted to this rank's memory
     std::unique_ptr<storage::ResultWriter> writer;
     std::vector<std::int8_t> status; // this rank file's statuses (empty: a new file)
 };
@@ -82,13 +84,13 @@ void check_rank_paths(const RunOptions& options, const mpi::Session& session, co
     }
 }
 
-// Phase 2: the backend and the rank file.
-RankSetup set_up_rank(const RunOptions& options, const mpi::Session& session, const SweepSpec& spec, const Grid& grid,
-                      const std::string& output) {
-    const int rank = session.rank(), ranks = session.size();
-    const std::string path = rank_file_path(output, rank, ranks);
+// Phase 2, still before any rank creates anything: the backend, and the
+// memory check of a plain run (docs/cli.md, "Limits") against this rank's
+// backend, so that a spec no rank can hold exits 2 with no file made.
+void set_up_backend(RankSetup& setup, const RunOptions& options, const mpi::Session& session, const SweepSpec& spec,
+                    const Grid& grid) {
+    const int rank = session.rank();
     const std::string who = "rank " + std::to_string(rank) + ": ";
-    RankSetup setup;
     std::string note;
     const int threads = options.threads > 0 ? options.threads : usable_cores(session.local_size());
     try {
@@ -109,6 +111,22 @@ RankSetup set_up_rank(const RunOptions& options, const mpi::Session& session, co
     }
     if (!note.empty() && !options.quiet && rank == 0) std::cerr << "note: " << note << '\n';
     setup.backend = share_twins(std::move(setup.backend));
+    Backend* const backends[] = {setup.backend.get()};
+    try {
+        setup.batch_size = fit_batch_to_memory(
+            spec, {backends[0]}, options.batch_size > 0 ? options.batch_size : setup.backend->default_batch_size(spec),
+            options.batch_size > 0, grid.size());
+    } catch (const UsageError& error) {
+        throw UsageError(who + error.what());
+    }
+}
+
+// Phase 3: the rank file.
+void open_rank_file(RankSetup& setup, const RunOptions& options, const mpi::Session& session, const SweepSpec& spec,
+                    const Grid& grid, const std::string& output) {
+    const int rank = session.rank(), ranks = session.size();
+    const std::string path = rank_file_path(output, rank, ranks);
+    const std::string who = "rank " + std::to_string(rank) + ": ";
     const storage::Provenance provenance{options.command_line, setup.backend->name(), setup.backend->device_name()};
     if (options.resume) {
         // Every refusal before anything is written (the file stays byte-identical).
@@ -122,10 +140,10 @@ RankSetup set_up_rank(const RunOptions& options, const mpi::Session& session, co
         setup.writer = storage::ResultWriter::create(path, spec, grid, provenance,
                                                      storage::ShardRange{rank, ranks, 0, grid.size()}, options.overwrite);
     }
+    setup.writer->coalesce_writes(write_coalescing_seconds());
     // Every rank file is complete on its own, like a static shard.
     if (spec.output.save_initial)
         for (std::int64_t seed = 0; seed < spec.seeds; ++seed) setup.writer->write_seed_data(make_seed_data(spec, seed));
-    return setup;
 }
 
 mpi::RankProgress as_rank_progress(const SweepProgress& progress) {
@@ -160,7 +178,7 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
             if (rank == 0) std::cerr << "error: " << error.what() << '\n';
         } catch (const UsageError& error) {
             setup_code = exit_usage;
-            std::cerr << "error: " << error.what() << '\n';
+            std::cerr << "error: " + std::string(error.what()) + "\n"; // one write: ranks print at once
         } catch (const storage::SpecMismatchError& error) {
             setup_code = exit_usage;
             std::cerr << "error: " << error.what() << '\n';
@@ -184,7 +202,10 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
             check_rank_paths(options, session, output);
         }))
         return failed_elsewhere();
-    if (!attempt([&] { setup = set_up_rank(options, session, spec, Grid(spec), output); })) {
+    if (!attempt([&] { set_up_backend(setup, options, session, spec, Grid(spec)); })) return failed_elsewhere();
+    // Chunks are handed out in one size: the largest every rank's memory holds.
+    setup.batch_size = session.minimum(setup.batch_size);
+    if (!attempt([&] { open_rank_file(setup, options, session, spec, Grid(spec), output); })) {
         if (setup.writer) {
             const std::string made = setup.writer->path();
             setup.writer->close();
@@ -198,7 +219,7 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
     if (setup.status.empty()) setup.status.assign(static_cast<std::size_t>(grid.size()), -1);
     std::vector<std::int8_t> finished = session.max_on_root(setup.status);
     std::vector<std::int8_t>().swap(setup.status); // 1 B per trajectory of the grid, not needed past this point
-    std::int64_t batch_size = options.batch_size > 0 ? options.batch_size : setup.backend->default_batch_size(spec);
+    std::int64_t batch_size = setup.batch_size;
 
     mpi_stop_requested = false;
     std::signal(SIGINT, request_mpi_stop);
@@ -274,6 +295,11 @@ int run_mpi_command(const RunOptions& options, const mpi::LaunchInfo& launch) {
         // every rank finished is on disk, and --resume completes the rest.
         std::cerr << "error: rank " << rank << ": " << error.what() << "\nerror: aborting the MPI job; finished work "
                   << "is in the rank files, continue with --resume\n";
+        try {
+            setup.writer->close(); // stores the batches a coalesced window still holds
+        } catch (const std::exception&) {
+            // already failing: what is in the file stays there
+        }
         session.abort(exit_runtime_error);
     }
     std::signal(SIGINT, SIG_DFL);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <new>
 #include <sstream>
 #include <thread>
@@ -68,6 +69,15 @@ std::string describe_and_check_memory(const SweepSpec& spec) {
     const std::vector<std::string> shortfalls = memory_shortfalls(spec, {one});
     if (!shortfalls.empty()) throw UsageError(spec.source_path + ": " + joined(shortfalls));
     return text.str();
+}
+
+double write_coalescing_seconds() {
+    if (const char* text = std::getenv("COLLAPSE_TEST_WRITE_INTERVAL")) {
+        char* end = nullptr;
+        const double seconds = std::strtod(text, &end);
+        if (end != text && *end == '\0' && seconds >= 0 && seconds < 1e6) return seconds;
+    }
+    return 1.0;
 }
 
 std::string resume_command(const RunOptions& options, const std::string& output) {

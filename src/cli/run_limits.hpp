@@ -35,6 +35,11 @@ std::int64_t fit_batch_to_memory(const SweepSpec& spec, const std::vector<Backen
 // the host has; throws UsageError when not even one trajectory fits.
 std::string describe_and_check_memory(const SweepSpec& spec);
 
+// How long finished batches may wait to be stored together in one write
+// window (ResultWriter::coalesce_writes; docs/format.md, "Write windows"):
+// 1 s, or COLLAPSE_TEST_WRITE_INTERVAL seconds (a test hook; 0 turns it off).
+double write_coalescing_seconds();
+
 // The command that continues this run (with every --set, so it is accepted).
 std::string resume_command(const RunOptions& options, const std::string& output);
 

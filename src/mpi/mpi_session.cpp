@@ -82,6 +82,12 @@ std::vector<std::int8_t> Session::max_on_root(const std::vector<std::int8_t>& va
     return result;
 }
 
+std::int64_t Session::minimum(std::int64_t value) const {
+    std::int64_t smallest = value;
+    check(MPI_Allreduce(&value, &smallest, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+    return smallest;
+}
+
 void Session::abort(int code) const {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::abort(); // MPI_Abort does not return; this keeps [[noreturn]] honest

@@ -18,6 +18,7 @@ Session::Session() { unavailable(); }
 Session::~Session() = default;
 bool Session::all_agree(bool) const { unavailable(); }
 std::vector<std::int8_t> Session::max_on_root(const std::vector<std::int8_t>&) const { unavailable(); }
+std::int64_t Session::minimum(std::int64_t) const { unavailable(); }
 void Session::abort(int) const { unavailable(); }
 void coordinate_chunks(const Session&, PendingQueue&, const std::atomic<bool>&, const std::atomic<bool>&,
                        const std::function<RankProgress()>&, const std::function<void(const RankProgress&)>&) {

@@ -139,7 +139,10 @@ void require_size(const std::string& what, std::size_t actual, std::size_t expec
 
 void ResultWriter::write_batch(const BatchOutput& batch) {
     if (!state_ || state_->closed) throw StorageError("write_batch on a closed ResultWriter");
+    const std::lock_guard lock(state_->mutex);
     QuietErrors quiet;
+    rethrow_flush_error(*state_);
+    if (state_->failed) write_in_window(*state_, [] {}); // refuses, saying what is safe
     flush_seed_data(*state_);
     const State& state = *state_;
     const std::size_t count = batch.size();
@@ -191,24 +194,11 @@ void ResultWriter::write_batch(const BatchOutput& batch) {
             write_gathered(dataset, layout, selection, summary_integers(batch, layout.name), order);
         else write_gathered(dataset, layout, selection, summary_reals(batch, layout.name), order);
     };
-    // Compression happens here, outside the window, with the file closed.
-    std::vector<StagedChunk> chunks = stage_chunks(state.path, layouts, boxes, write_values);
-    std::vector<StagedChunk> status_chunks;
-    std::erase_if(chunks, [&](StagedChunk& chunk) {
-        if (chunk.layout->path() != "/results/status") return false;
-        status_chunks.push_back(std::move(chunk));
-        return true;
-    });
-    write_in_window(*state_, [&] {
-        const auto dataset_of = [&](const DatasetLayout& layout) { return state.datasets.at(layout.path()).get(); };
-        store_chunks(chunks, dataset_of);
-        // Status last, after the data are on disk: a reader (or --resume) that
-        // sees status >= 0 can trust the rest of the trajectory. Closing the
-        // window flushes it.
-        check(H5Fflush(state.file.get(), H5F_SCOPE_GLOBAL), state.path + ": flush failed");
-        store_chunks(status_chunks, dataset_of);
-    });
-    state_->safe_trajectories += finished;
+    // Compression happens here, outside the window, with the file closed;
+    // the window that stores the chunks opens now or, when windows are
+    // coalesced, at most coalesce_seconds after the last one.
+    add_pending(*state_, stage_chunks(state.path, layouts, boxes, write_values, state.pending), finished);
+    store_if_due(*state_);
 }
 
 namespace detail {
@@ -248,11 +238,8 @@ void flush_seed_data(ResultWriter::State& state) {
         else if (path == "/graph/frustration_order") write(&SeedData::frustration_order);
         else throw StorageError("no seed data for " + path);
     };
-    const std::vector<StagedChunk> chunks = stage_chunks(state.path, layouts, boxes, write_values);
-    write_in_window(state, [&] {
-        store_chunks(chunks, [&](const DatasetLayout& layout) { return state.datasets.at(layout.path()).get(); });
-        pause_for_tests("SEED_DATA");
-    });
+    add_pending(state, stage_chunks(state.path, layouts, boxes, write_values, state.pending), 0);
+    store_if_due(state);
 }
 
 } // namespace detail
@@ -278,7 +265,9 @@ void ResultWriter::write_seed_data(const SeedData& seed) {
                                                                         : 0;
         require_size("seed " + path, size, static_cast<std::size_t>(layout.per_item));
     }
+    const std::lock_guard lock(state.mutex);
     QuietErrors quiet;
+    rethrow_flush_error(state);
     // Seeds are collected and written a chunk's worth at a time (per-seed
     // datasets hold at most 16 seeds per chunk), and after the last seed.
     state.pending_seeds.push_back(seed);

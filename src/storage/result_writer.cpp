@@ -405,12 +405,23 @@ std::unique_ptr<ResultWriter> ResultWriter::resume(const std::string& path, cons
 
 void ResultWriter::close() {
     if (!state_ || state_->closed) return;
+    stop_flusher(*state_);
+    const std::lock_guard lock(state_->mutex);
     QuietErrors quiet;
-    if (!state_->failed) flush_seed_data(*state_);
     state_->closed = true;
+    std::exception_ptr error = std::exchange(state_->flush_error, nullptr);
+    if (!error && !state_->failed) {
+        try {
+            flush_seed_data(*state_);
+            store_pending(*state_); // whatever coalescing still holds
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }
     state_->datasets.clear();
     const bool closed_cleanly = !state_->file || state_->file.reset(); // H5Fclose flushes and clears the flags
     state_->lock.release();
+    if (error) std::rethrow_exception(error);
     if (!closed_cleanly) fail(state_->path + ": closing the file failed");
 }
 

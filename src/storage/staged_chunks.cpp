@@ -85,7 +85,8 @@ Handle select_items(hid_t dataset, const DatasetLayout& layout, const std::vecto
 }
 
 std::vector<StagedChunk> stage_chunks(const std::string& path, const std::vector<const DatasetLayout*>& layouts,
-                                      const std::vector<GridBox>& boxes, const StageWriter& write) {
+                                      const std::vector<GridBox>& boxes, const StageWriter& write,
+                                      const PendingChunks& earlier) {
     Handle access = writer_access();
     // Between windows the file is closed and clean: a plain read-only open.
     Handle file = checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get()), H5Fclose,
@@ -97,6 +98,17 @@ std::vector<StagedChunk> stage_chunks(const std::string& path, const std::vector
         const std::string what = path + ": " + layout->path();
         Handle source = open_dataset(file.get(), layout->path());
         Handle creation = checked(H5Dget_create_plist(source.get()), H5Pclose, "cannot read the layout of " + what);
+        // Setting the chunk shape again resets the layout's storage part,
+        // which H5Dget_create_plist copies from the file's dataset: with it, a
+        // single-chunk dataset whose chunk the file had not allocated yet
+        // corrupted the heap once a raw chunk was written into the copy
+        // (HDF5 1.10.8; met when coalesced batches were staged).
+        std::vector<hsize_t> chunk_shape(layout->shape.size());
+        if (H5Pget_chunk(creation.get(), static_cast<int>(chunk_shape.size()), chunk_shape.data()) !=
+            static_cast<int>(chunk_shape.size()))
+            fail("cannot read the chunk shape of " + what);
+        check(H5Pset_chunk(creation.get(), static_cast<int>(chunk_shape.size()), chunk_shape.data()),
+              "cannot chunk the staging copy of " + what);
         Handle type = checked(H5Dget_type(source.get()), H5Tclose, "cannot read the type of " + what);
         Handle space = checked(H5Dget_space(source.get()), H5Sclose, "cannot read the shape of " + what);
         const std::string name = std::to_string(staged.size()) + "-" + layout->name;
@@ -104,7 +116,17 @@ std::vector<StagedChunk> stage_chunks(const std::string& path, const std::vector
                                          creation.get(), H5P_DEFAULT),
                               H5Dclose, "cannot stage " + what);
         const std::set<std::vector<hsize_t>> chunks = touched_chunks(*layout, boxes);
-        for (const std::vector<hsize_t>& offset : chunks) copy_raw_chunk(source.get(), copy.get(), offset, buffer, what);
+        for (const std::vector<hsize_t>& offset : chunks) {
+            const auto newer = earlier.find(ChunkKey{layout->path(), offset});
+            if (newer == earlier.end()) {
+                copy_raw_chunk(source.get(), copy.get(), offset, buffer, what);
+                continue;
+            }
+            const StagedChunk& chunk = newer->second;
+            check(H5Dwrite_chunk(copy.get(), H5P_DEFAULT, chunk.filter_mask, offset.data(), chunk.bytes.size(),
+                                 chunk.bytes.data()),
+                  "cannot stage a chunk of " + what);
+        }
         {
             Handle selection = select_items(copy.get(), *layout, boxes);
             write(copy.get(), *layout, selection.get());

@@ -10,7 +10,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "collapse/storage/flat_boxes.hpp"
@@ -26,14 +28,22 @@ struct StagedChunk {
     std::vector<unsigned char> bytes; // as stored in the file (compressed)
 };
 
+// Chunks staged but not yet stored (coalesced writes, writer_state.hpp), by
+// dataset path and offset: the newest version of each chunk.
+using ChunkKey = std::pair<std::string, std::vector<hsize_t>>;
+using PendingChunks = std::map<ChunkKey, StagedChunk>;
+
 // Writes a batch's values of `layout` into `dataset` (a staging copy) over
 // the selection `file_space` (the batch's items).
 using StageWriter = std::function<void(hid_t dataset, const DatasetLayout& layout, hid_t file_space)>;
 
 // For every dataset in `layouts`, the finished chunks that the items covered
-// by `boxes` touch. `path` is read (read-only, no HDF5 file lock), never written.
+// by `boxes` touch. Each starts from its version in `earlier` if there is
+// one (not stored yet), else from the file: `path` is read (read-only, no
+// HDF5 file lock), never written.
 std::vector<StagedChunk> stage_chunks(const std::string& path, const std::vector<const DatasetLayout*>& layouts,
-                                      const std::vector<GridBox>& boxes, const StageWriter& write);
+                                      const std::vector<GridBox>& boxes, const StageWriter& write,
+                                      const PendingChunks& earlier);
 
 // Stores staged chunks into the open file's datasets (inside a window).
 void store_chunks(const std::vector<StagedChunk>& chunks, const std::function<hid_t(const DatasetLayout&)>& dataset_of);

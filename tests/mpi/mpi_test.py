@@ -142,6 +142,36 @@ class MpiTest(unittest.TestCase):
         self.assertIn(f'{96 - finished} trajectories to run', result.stderr)
         self.assert_same_data(out, reference)
 
+    # Issue 14: the memory check of a plain run (docs/cli.md, "Limits") did
+    # not run in MPI mode; each rank created its file, then died of bad_alloc.
+    def assert_refused_on_every_rank_without_files(self, result, *parts):
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertTrue(result.stderr.startswith('error: '), result.stderr)
+        for part in parts:
+            self.assertIn(part, result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+        self.assertEqual(sorted(f for f in os.listdir(self.dir.name) if not f.endswith('.toml')), [])
+
+    def test_state_larger_than_memory_is_refused_before_any_rank_file(self):
+        spec = self.path('huge.toml')
+        with open(spec, 'w') as f:
+            f.write('[model]\nclasses = 32768\nsamples_per_class = 65535\ndim = 128\n')
+        result = mpirun(2, 'run', spec, '-o', self.path('out.h5'), '--backend', 'cpu', '--threads', '1')
+        self.assert_refused_on_every_rank_without_files(
+            result, 'not enough host memory', 'is available', 'model.classes = 32768',
+            'model.samples_per_class = 65535', 'model.dim = 128', 'One trajectory needs')
+
+    def test_batch_too_large_for_memory_is_refused_before_any_rank_file(self):
+        spec = self.path('traces.toml')
+        with open(spec, 'w') as f:
+            f.write('[integrator]\nmax_steps = 10000000\n[output]\nrecord_points = 1000000\n'
+                    '[grid]\nseeds = 1000000\n')
+        result = mpirun(2, 'run', spec, '-o', self.path('out.h5'), '--backend', 'cpu', '--threads', '1',
+                        '--batch-size', '1000000')
+        self.assert_refused_on_every_rank_without_files(
+            result, 'not enough host memory', 'output buffers for batches of 1000000', 'output.record_points',
+            'Use --batch-size ')
+
     def test_devices_with_cpu_backends_match_one_backend(self):
         spec = self.spec()
         reference = self.single(spec)

@@ -9,7 +9,9 @@ start), the same with the superblock marked as a killed SWMR writer leaves it
 (so HDF5 reads it in SWMR mode, where corrupted metadata used to be retried
 for minutes), the first object of each global heap collection given a huge
 size (HDF5 copied that much and crashed), a run of zeros in each fractal
-heap direct block (where a big group's links live), a file from another tool, another
+heap direct block (where a big group's links live), a flipped bit in chunk
+index blocks of an unfinished file (there --resume must refuse before it
+writes: exit 1, file byte-identical), a file from another tool, another
 format_version, a text file, an empty file. Where random damage lands varies
 from run to run (the output holds timestamps), so a crash the fixed cases
 miss can still show up here: keep the failing file and add a fixed case.
@@ -19,6 +21,7 @@ Exit 0 when every case passes, 1 otherwise.
 """
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -124,6 +127,56 @@ def make_base_files(binary, work):
     code, _, err = run(binary, 'info', open_copy)
     assert code == 0, err
     return spec, done, open_copy
+
+
+def make_indexed_base(binary, work):
+    """An unfinished output whose datasets span several chunks, so that each
+    has a chunk index (fixed or extensible array, B-tree) that --resume
+    writes through: 800 trajectories (2 chunks per gridded dataset), 200
+    seeds (13 per-seed chunks), the second half of the seeds set back to
+    "not run"."""
+    spec = os.path.join(work, 'indexed.toml')
+    with open(spec, 'w') as f:
+        f.write(SPEC.format(max_steps=200, seeds=200))
+    partial = os.path.join(work, 'indexed.h5')
+    code, _, err = run(binary, 'run', spec, '-o', partial, '--backend', 'cpu', '--threads', '1', '-q')
+    assert code == 0, err
+    with h5py.File(partial, 'r+', libver=('v110', 'v110')) as f:
+        status = f['results/status'][()]
+        status[..., 100:] = -1
+        f['results/status'][...] = status
+    with h5py.File(partial, 'r') as f:
+        assert f['results/status'].id.get_num_chunks() > 1 and f['graph/primary_label'].id.get_num_chunks() > 1
+    return spec, partial
+
+
+# Signatures of chunk index structures (fixed array, extensible array, v2 and
+# v1 B-trees; v2 B-trees also index a large group's links).
+CHUNK_INDEX_SIGNATURES = (b'FAHD', b'FADB', b'EAHD', b'EAIB', b'EASB', b'EADB', b'BTHD', b'BTIN', b'BTLF', b'TREE')
+
+
+def chunk_index_variants(partial, work):
+    """Damage in chunk indices: a bit flipped just past the signature and
+    version of the first, middle and last block of each kind, in the
+    unfinished file and (first block only) in a copy marked as left by a
+    killed SWMR writer. --resume used to meet it only while writing a batch,
+    after it had changed the file."""
+    data = open(partial, 'rb').read()
+    open_data = mark_open_for_write(data)
+    variants = []
+    for signature in CHUNK_INDEX_SIGNATURES:
+        found = [m.start() for m in re.finditer(re.escape(signature), data)]
+        picks = sorted({found[0], found[len(found) // 2], found[-1]}) if found else []
+        for base_name, base, chosen in (('index', data, picks), ('index-open', open_data, picks[:1])):
+            for position in chosen:
+                content = bytearray(base)
+                content[position + 5] ^= 0x40
+                name = '%s-%s-%d' % (base_name, signature.decode(), position)
+                path = os.path.join(work, name + '.h5')
+                with open(path, 'wb') as f:
+                    f.write(bytes(content))
+                variants.append((name, path, 'indexed'))
+    return variants
 
 
 def corrupt_variants(done, open_copy, work, cases):
@@ -232,8 +285,12 @@ def main():
     slowest = (0.0, '')
     with tempfile.TemporaryDirectory() as work:
         spec, done, open_copy = make_base_files(binary, work)
-        specs = {'spec': spec}
+        indexed_spec, partial = make_indexed_base(binary, work)
+        specs = {'spec': spec, 'indexed': indexed_spec}
         variants = corrupt_variants(done, open_copy, work, cases)
+        index_variants = chunk_index_variants(partial, work)
+        assert len(index_variants) >= 8, 'too few chunk index blocks found: %d' % len(index_variants)
+        variants += index_variants
         total = 0
         for name, path, spec_key in variants:
             for command_name, args in commands(binary, name, path, specs[spec_key], work, has_replay):
@@ -244,6 +301,7 @@ def main():
                 shutil.copyfile(path, scratch)
                 args = [scratch if a == path else a for a in args]
                 code, seconds, err = run(binary, *args)
+                changed = open(scratch, 'rb').read() != open(path, 'rb').read()
                 total += 1
                 slowest = max(slowest, (seconds, '%s %s' % (command_name, name)))
                 problem = None
@@ -257,6 +315,9 @@ def main():
                     problem = 'exit %d without an error: line: %r' % (code, err[-300:])
                 elif 'HDF5-DIAG' in err or 'infinite loop' in err:
                     problem = 'HDF5 printed its own error stack or exit-handler complaint'
+                elif spec_key == 'indexed' and command_name == 'resume' and (code != 1 or changed):
+                    # Damage in a chunk index is found before anything is written.
+                    problem = 'exit %d, file %s' % (code, 'changed' if changed else 'unchanged')
                 if problem:
                     failures.append('%s on %s: %s\n    %s' % (command_name, name, problem, err.strip()[-400:]))
                     print('FAIL', failures[-1], flush=True)

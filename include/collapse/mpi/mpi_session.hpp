@@ -48,6 +48,8 @@ public:
     // elsewhere). With statuses (-1 not run, >= 0 finished) this is the union
     // of finished work, since each trajectory finishes in at most one file.
     std::vector<std::int8_t> max_on_root(const std::vector<std::int8_t>& values) const;
+    // Collective: the smallest `value` over all ranks, on every rank.
+    std::int64_t minimum(std::int64_t value) const;
     // Ends every rank of the job at once (MPI_Abort): for errors after the
     // ranks have started exchanging chunks, where waiting could hang.
     [[noreturn]] void abort(int code) const;

@@ -12,7 +12,8 @@
 // docs/format.md.
 //
 // Like the HDF5 library under it, a writer is not thread-safe: one thread at
-// a time may call it (any thread, not necessarily the creating one).
+// a time may call it (any thread, not necessarily the creating one). With
+// coalesce_writes a thread of its own also writes, serialised with the caller.
 #pragma once
 
 #include <cstdint>
@@ -100,11 +101,26 @@ public:
 
     // One batch of finished trajectories (any order, any flat indices inside
     // shard(), no duplicates). Returns once everything, status last, is
-    // flushed and the file closed again. Running out of space throws
-    // OutOfSpaceError; after any failure the writer refuses further writes.
+    // flushed and the file closed again (unless coalesce_writes defers it).
+    // Running out of space throws OutOfSpaceError (from the next call or
+    // close() when it happened in a deferred window); after any failure the
+    // writer refuses further writes.
     void write_batch(const BatchOutput& batch);
 
-    // Flushes and closes; the file then opens normally everywhere. Idempotent.
+    // From now on, batches (and seeds) finished within `seconds` of the last
+    // write window are staged and compressed at once but stored together in
+    // the next window, which opens `seconds` after the last one closed (on a
+    // thread of the writer's own, if no call comes first), or at close().
+    // The file is then marked "open for writing" at most once per `seconds`,
+    // whatever the batch size, and a kill loses at most `seconds` of finished
+    // work besides the batch in flight (docs/format.md). 0 (the default):
+    // every batch has its own window. While coalescing, the process must not
+    // hold the file open itself (HDF5 refuses a window on a file the same
+    // process has open for reading); other processes may.
+    void coalesce_writes(double seconds);
+
+    // Stores anything coalescing holds, flushes and closes; the file then
+    // opens normally everywhere. Idempotent.
     void close();
 
     const std::string& path() const;
