@@ -7,7 +7,7 @@ use and write windows").
 
 usage: window_share.py COLLAPSE_SWEEP SPEC OUT.h5 [run options...]
 e.g.   window_share.py build/collapse-sweep sweeps/quickstart.toml /tmp/q.h5 --batch-size 8 --threads 1
-COLLAPSE_TEST_WRITE_INTERVAL=0 in the environment gives every batch its own window.
+add --write-interval 1 to the run options to coalesce windows (docs/format.md).
 """
 import os
 import subprocess

@@ -28,6 +28,8 @@ struct RunOptions {
     bool resume = false;
     bool overwrite = false;
     bool quiet = false;
+    // Seconds finished batches may wait to be stored together (ResultWriter::coalesce_writes).
+    double write_interval = 0;
     std::vector<std::string> overrides;
     std::string command_line;
 };

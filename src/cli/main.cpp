@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
         ->check(integer_option(1, std::numeric_limits<std::int64_t>::max()));
     run_app->add_option("--shard", run.shard, "Run shard I of N (I/N), for job arrays");
     run_app->add_option("--devices", run.devices, "One backend per listed device, e.g. 0,1 (CPU backends with --backend cpu)");
+    run_app->add_option("--write-interval", run.write_interval,
+                        "Store finished batches together, at most every SECONDS (default 0: each at once, so a kill "
+                        "loses nothing finished; docs/format.md)")
+        ->check(seconds_option(3600));
     run_app->add_flag("--resume", run.resume, "Continue an interrupted run: only trajectories not yet run");
     run_app->add_flag("--overwrite", run.overwrite, "Replace an existing output file");
     run_app->add_option("--set", run.overrides, "Override a spec key: section.key=value (TOML value)");

@@ -140,7 +140,7 @@ void open_rank_file(RankSetup& setup, const RunOptions& options, const mpi::Sess
         setup.writer = storage::ResultWriter::create(path, spec, grid, provenance,
                                                      storage::ShardRange{rank, ranks, 0, grid.size()}, options.overwrite);
     }
-    setup.writer->coalesce_writes(write_coalescing_seconds());
+    setup.writer->coalesce_writes(options.write_interval);
     // Every rank file is complete on its own, like a static shard.
     if (spec.output.save_initial)
         for (std::int64_t seed = 0; seed < spec.seeds; ++seed) setup.writer->write_seed_data(make_seed_data(spec, seed));

@@ -146,7 +146,7 @@ int run_single_process(const RunOptions& options) {
                                                options.overwrite,
                                                [&](std::int64_t seed) { return make_seed_data(spec, seed); });
     }
-    writer->coalesce_writes(write_coalescing_seconds());
+    writer->coalesce_writes(options.write_interval);
     // Per-seed arrays are a pure function of the seed: a resumed file gets
     // them again, in case a writer older than create's `seeds` left them unfinished.
     if (spec.output.save_initial && options.resume)

@@ -27,6 +27,19 @@ CLI::Validator integer_option(std::int64_t low, std::int64_t high) {
         "INT in [" + std::to_string(low) + ", " + std::to_string(high) + "]");
 }
 
+CLI::Validator seconds_option(int high) {
+    const std::string range = "a number of seconds from 0 to " + std::to_string(high);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double value = std::strtod(text.c_str(), &end);
+            if (text.empty() || end != text.c_str() + text.size() || !(value >= 0 && value <= high))
+                return "value '" + text + "' is not " + range;
+            return "";
+        },
+        "SECONDS in [0, " + std::to_string(high) + "]");
+}
+
 namespace {
 
 std::vector<MemoryBudget> budgets_for(const SweepSpec& spec, const std::vector<Backend*>& backends,
@@ -69,15 +82,6 @@ std::string describe_and_check_memory(const SweepSpec& spec) {
     const std::vector<std::string> shortfalls = memory_shortfalls(spec, {one});
     if (!shortfalls.empty()) throw UsageError(spec.source_path + ": " + joined(shortfalls));
     return text.str();
-}
-
-double write_coalescing_seconds() {
-    if (const char* text = std::getenv("COLLAPSE_TEST_WRITE_INTERVAL")) {
-        char* end = nullptr;
-        const double seconds = std::strtod(text, &end);
-        if (end != text && *end == '\0' && seconds >= 0 && seconds < 1e6) return seconds;
-    }
-    return 1.0;
 }
 
 std::string resume_command(const RunOptions& options, const std::string& output) {

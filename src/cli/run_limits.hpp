@@ -22,6 +22,9 @@ int max_thread_count();
 // `--batch-size 99999999999999999999999` is an error and not silently
 // clamped to 2^63-1: an integer literal in [low, high].
 CLI::Validator integer_option(std::int64_t low, std::int64_t high);
+// The same for a number of seconds from 0 to `high` (CLI::Range prints its
+// bounds as 0.000000).
+CLI::Validator seconds_option(int high);
 
 // The batch size to run with: `batch_size`, unless the memory the backends
 // have cannot hold it. Then a batch size the user gave (`given`) is refused
@@ -34,11 +37,6 @@ std::int64_t fit_batch_to_memory(const SweepSpec& spec, const std::vector<Backen
 // `validate`'s memory line: one trajectory's working set on the host and what
 // the host has; throws UsageError when not even one trajectory fits.
 std::string describe_and_check_memory(const SweepSpec& spec);
-
-// How long finished batches may wait to be stored together in one write
-// window (ResultWriter::coalesce_writes; docs/format.md, "Write windows"):
-// 1 s, or COLLAPSE_TEST_WRITE_INTERVAL seconds (a test hook; 0 turns it off).
-double write_coalescing_seconds();
 
 // The command that continues this run (with every --set, so it is accepted).
 std::string resume_command(const RunOptions& options, const std::string& output);

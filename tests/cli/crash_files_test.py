@@ -123,13 +123,8 @@ class CrashFilesTest(unittest.TestCase):
         trials, plain, xarray_ok, dump_ok, partial = 40, 0, 0, 0, 0
         for trial in range(trials):
             out = self.path(f'killed{trial}.h5')
-            # Batches of 8 (24 per run): with a window per batch, 37-38 of 40
-            # files opened plainly on a loaded machine (the file was marked
-            # open for writing 3.5-7.5% of the time). Coalesced windows make
-            # that independent of the batch size; at most one every 0.25 s
-            # here (1 s in use), so that a run of ~2 s still leaves most
-            # killed files partly finished.
-            process = start(*self.run_args(out, batch=8), env={'COLLAPSE_TEST_WRITE_INTERVAL': '0.25'})
+            # Batches of 64, the CPU default for one thread: 3 windows per run.
+            process = start(*self.run_args(out, batch=64))
             self.assertTrue(wait_for(lambda: os.path.exists(out)), 'the run never created its file')
             time.sleep(rng.uniform(0.0, 0.9 * self.reference_seconds))
             process.kill()
@@ -160,6 +155,40 @@ class CrashFilesTest(unittest.TestCase):
         # [0, 0.9] of it: ~63% land mid-run, 25 of 40 on average (sd 3). Half
         # (20) failed about one run in twenty, more under load; a quarter
         # still proves the kills hit running sweeps.
+        self.assertGreaterEqual(partial, trials // 4, 'too few kills landed mid-run')
+
+    # --write-interval: batches of 8 (24 per run) stored together at most
+    # every 0.25 s. A kill loses at most that much finished work, never a
+    # finished trajectory that is in the file; the file opens plainly (with a
+    # window per batch of 8, 37-38 of 40 did on a loaded machine) and resumes
+    # bit-identically.
+    def test_random_kills_with_coalesced_windows(self):
+        reference_path = self.reference()
+        reference = datasets(reference_path)
+        rng = random.Random(15)
+        trials, plain, partial = 16, 0, 0
+        for trial in range(trials):
+            out = self.path(f'coalesced{trial}.h5')
+            process = start(*self.run_args(out, '--write-interval', '0.25', batch=8))
+            self.assertTrue(wait_for(lambda: os.path.exists(out)), 'the run never created its file')
+            time.sleep(rng.uniform(0.0, 0.9 * self.reference_seconds))
+            process.kill()
+            process.wait()
+            plain += opens_plainly(out)
+            killed = datasets(out)
+            done = killed['results/status'] >= 0
+            partial += bool(done.any() and not done.all())
+            for name in killed:
+                if killed[name].shape[:4] == done.shape:
+                    self.assertTrue(np.array_equal(killed[name][done], reference[name][done], equal_nan=True),
+                                    f'trial {trial}: {name} of a finished trajectory differs')
+            if trial % 4 == 0:
+                result = run(*self.run_args(out, '--resume', '--write-interval', '0.25'))
+                self.assertEqual(result.returncode, 0, result.stderr)
+                assert_same_data(self, out, reference_path)
+        print(f'\n[ kills ] {trials} kills with --write-interval 0.25: plain h5py opened {plain}, '
+              f'{partial} left partial results', file=sys.stderr)
+        self.assertGreaterEqual(plain, trials - 1)
         self.assertGreaterEqual(partial, trials // 4, 'too few kills landed mid-run')
 
     # Item 1: while a sweep runs, plain readers and `info` see the progress so far.
