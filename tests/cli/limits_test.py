@@ -8,16 +8,16 @@ usage: limits_test.py COLLAPSE_SWEEP_BINARY
 """
 import os
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 import h5py
 import numpy as np
 
-BINARY = None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
+import fixtures  # noqa: E402
+from fixtures import ScratchTest, run  # noqa: E402
 
 TINY = """
 [grid]
@@ -35,25 +35,7 @@ dim = 128
 """
 
 
-def run(*args, **kwargs):
-    return subprocess.run([BINARY, *args], capture_output=True, text=True, **kwargs)
-
-
-class LimitsTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-
-    def tearDown(self):
-        self.dir.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.dir.name, name)
-
-    def write(self, name, text):
-        with open(self.path(name), 'w') as f:
-            f.write(text)
-        return self.path(name)
-
+class LimitsTest(ScratchTest):
     def assert_refused_without_files(self, result, *parts):
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertTrue(result.stderr.startswith('error: '), result.stderr)
@@ -159,5 +141,5 @@ class LimitsTest(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    BINARY = sys.argv[1]
+    fixtures.BINARY = sys.argv[1]
     unittest.main(argv=sys.argv[:1], verbosity=2)
