@@ -2,13 +2,11 @@
 
 #include <thrust/execution_policy.h>
 #include <thrust/fill.h>
-#include <thrust/system_error.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
-#include <new>
 #include <string>
 
 #include "cuda_check.hpp"
@@ -66,7 +64,7 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
     TypedPools<Real>& pools = buffers.pools(static_cast<Real*>(nullptr));
     const auto count = static_cast<std::size_t>(host.count);
     if (count == 0) return StatusCounts{};
-    try {
+    return translating_batch_errors("DeviceBatchRunner::run", "batch", count, [&] {
         upload(pools.tasks, host.tasks.data(), count, stream_);
         buffers.initial_states.place(host, pools.states, stream_);
         upload(pools.label_degrees, host.label_degrees.data(), host.sizes.label_degrees, stream_);
@@ -129,11 +127,7 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         args.inputs = pools.inputs.data();
         args.record_steps = buffers.record_steps.data();
         args.record_count = static_cast<int>(host.record_steps.size());
-        args.label_distance = results.label_distance.data();
-        args.projected_distance = results.projected_distance.data();
-        args.accuracy = results.accuracy.data();
-        args.loss = results.loss.data();
-        args.summaries = results.summaries.data();
+        results.point_at(args);
         args.team_streamed = pools.team_streamed.data();
         args.class_members = buffers.class_members.data();
         args.next_slot = buffers.next_slot.data();
@@ -144,21 +138,8 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         const std::string synchronised = std::string(kernel_name) + " kernel (cudaStreamSynchronize after the launch)";
         check_cuda(cudaStreamSynchronize(stream_), synchronised.c_str(),
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
-
-        const StatusCounts counts =
-            results.checked_status_counts(host.count, std::string("CUDA kernel ") + kernel_name, stream_);
-        download(host.states.data(), pools.states, stream_);
-        results.download(out, stream_);
-        COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream_));
-        return counts;
-    } catch (const BackendError&) {
-        throw;
-    } catch (const thrust::system_error& error) {
-        throw BackendError(std::string("CUDA error in a Thrust call of DeviceBatchRunner::run: ") + error.what());
-    } catch (const std::bad_alloc&) {
-        throw BackendError("out of device memory for a batch of " + std::to_string(count) +
-                           " trajectories; use a smaller --batch-size");
-    }
+        return results.collect(host, pools.states, out, std::string("CUDA kernel ") + kernel_name, stream_);
+    });
 }
 
 template StatusCounts DeviceBatchRunner::run<float>(HostBatch<float>&, IntegratorMethod, BatchOutput&);

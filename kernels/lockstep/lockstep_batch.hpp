@@ -167,11 +167,7 @@ std::int64_t run_lockstep_on_host(cuda::HostBatch<Real>& host, IntegratorMethod 
     v.members = problem.members.data();
     arrays.bind(v);
     v.record_steps = host.record_steps.data();
-    v.label_distance = out.label_distance_trace.data();
-    v.projected_distance = out.projected_distance_trace.data();
-    v.accuracy = out.accuracy_trace.data();
-    v.loss = out.loss_trace.data();
-    v.summaries = out.summary.data();
+    cuda::point_results_at(v, out);
     return run_lockstep(thrust::host, gemm, v, host.states.data(), problem.tasks[0].settings.max_steps, options);
 }
 

@@ -1,10 +1,8 @@
 #include "lockstep/lockstep_runner.hpp"
 
 #include <thrust/execution_policy.h>
-#include <thrust/system_error.h>
 
 #include <cstdlib>
-#include <new>
 #include <string>
 
 #include "collapse/lockstep/lockstep_layout.hpp"
@@ -92,7 +90,7 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
     const auto count = static_cast<std::size_t>(host.count);
     if (count == 0) return StatusCounts{};
     const auto policy = thrust::cuda::par.on(stream_);
-    try {
+    return translating_batch_errors("the lockstep path", "lockstep batch", count, [&] {
         buffers.initial_states.place(host, pools.pool, stream_);
         upload(pools.tasks, problem.tasks.data(), problem.tasks.size(), stream_);
         upload(pools.label_degree, problem.label_degree.data(), problem.label_degree.size(), stream_);
@@ -115,29 +113,13 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
         v.members = buffers.members.data();
         pools.arrays.bind(v);
         v.record_steps = buffers.record_steps.data();
-        v.label_distance = results.label_distance.data();
-        v.projected_distance = results.projected_distance.data();
-        v.accuracy = results.accuracy.data();
-        v.loss = results.loss.data();
-        v.summaries = results.summaries.data();
+        results.point_at(v);
         lockstep::run_lockstep(policy, buffers.gemm, v, pools.pool.data(), problem.tasks[0].settings.max_steps,
                                options);
         check_cuda(cudaStreamSynchronize(stream_), "lockstep batch (cudaStreamSynchronize after the step loop)",
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
-
-        const StatusCounts counts = results.checked_status_counts(host.count, "the lockstep path", stream_);
-        download(host.states.data(), pools.pool, stream_);
-        results.download(out, stream_);
-        COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream_));
-        return counts;
-    } catch (const BackendError&) {
-        throw;
-    } catch (const thrust::system_error& error) {
-        throw BackendError(std::string("CUDA error in a Thrust call of the lockstep path: ") + error.what());
-    } catch (const std::bad_alloc&) {
-        throw BackendError("out of device memory for a lockstep batch of " + std::to_string(count) +
-                           " trajectories; use a smaller --batch-size");
-    }
+        return results.collect(host, pools.pool, out, "the lockstep path", stream_);
+    });
 }
 
 template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, const DeviceLimits&, LockstepChoice);
