@@ -29,16 +29,12 @@ struct TypedPools {
 } // namespace
 
 struct DeviceBatchRunner::Buffers {
-    TypedPools<float> single;
-    TypedPools<double> double_precision;
+    PerPrecision<TypedPools> typed;
     DeviceBuffer<int> primary_labels, second_labels, class_members;
     DeviceBuffer<unsigned long long> next_slot; // the thread kernel's work queue
     DeviceBuffer<std::int64_t> record_steps;
     DeviceResults results;
     DeviceInitialStates initial_states;
-
-    TypedPools<float>& pools(float*) { return single; }
-    TypedPools<double>& pools(double*) { return double_precision; }
 };
 
 KernelChoice kernel_choice_from_environment() {
@@ -46,22 +42,16 @@ KernelChoice kernel_choice_from_environment() {
 }
 
 DeviceBatchRunner::DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice)
-    : buffers_(std::make_unique<Buffers>()), limits_(limits), choice_(choice) {
-    // A blocking stream: it also orders against work on the legacy default stream.
-    COLLAPSE_CUDA_CHECK(cudaStreamCreate(&stream_));
-}
+    : buffers_(std::make_unique<Buffers>()), limits_(limits), choice_(choice) {}
 
 void DeviceBatchRunner::release_device_memory() { buffers_ = std::make_unique<Buffers>(); }
 
-DeviceBatchRunner::~DeviceBatchRunner() {
-    buffers_.reset();
-    if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
-}
+DeviceBatchRunner::~DeviceBatchRunner() = default;
 
 template <class Real>
 StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out) {
     Buffers& buffers = *buffers_;
-    TypedPools<Real>& pools = buffers.pools(static_cast<Real*>(nullptr));
+    TypedPools<Real>& pools = buffers.typed.template get<Real>();
     const auto count = static_cast<std::size_t>(host.count);
     if (count == 0) return StatusCounts{};
     return translating_batch_errors("DeviceBatchRunner::run", "batch", count, [&] {

@@ -29,15 +29,11 @@ struct LockstepPools {
 struct LockstepRunner::Buffers {
     explicit Buffers(cudaStream_t stream) : gemm(stream) {}
     CublasBatchedGemm gemm;
-    LockstepPools<float> single;
-    LockstepPools<double> double_precision;
+    PerPrecision<LockstepPools> typed;
     DeviceBuffer<int> primary_label, second_label, member_offset, members;
     DeviceBuffer<std::int64_t> record_steps;
     DeviceResults results;
     DeviceInitialStates initial_states;
-
-    LockstepPools<float>& pools(float*) { return single; }
-    LockstepPools<double>& pools(double*) { return double_precision; }
 };
 
 LockstepChoice lockstep_choice_from_environment() {
@@ -56,28 +52,17 @@ bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, const De
     return lockstep::prefer_lockstep(widest, precision, method, limits.shared_bytes_per_block_optin);
 }
 
-LockstepRunner::LockstepRunner() {
-    COLLAPSE_CUDA_CHECK(cudaStreamCreate(&stream_));
-    try {
-        buffers_ = std::make_unique<Buffers>(stream_);
-    } catch (...) {
-        (void)cudaStreamDestroy(stream_);
-        throw;
-    }
-}
+LockstepRunner::LockstepRunner() : buffers_(std::make_unique<Buffers>(stream_)) {}
 
 // A new Buffers also makes a new cuBLAS handle: a millisecond, once per switch of path.
 void LockstepRunner::release_device_memory() { buffers_ = std::make_unique<Buffers>(stream_); }
 
-LockstepRunner::~LockstepRunner() {
-    buffers_.reset();
-    if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
-}
+LockstepRunner::~LockstepRunner() = default;
 
 template <class Real>
 StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out) {
     Buffers& buffers = *buffers_;
-    LockstepPools<Real>& pools = buffers.pools(static_cast<Real*>(nullptr));
+    LockstepPools<Real>& pools = buffers.typed.template get<Real>();
     lockstep::LockstepProblem<Real> problem = lockstep::make_lockstep_problem(host, method);
     // One lane per trajectory (L = B) unless set_lanes asked for fewer: the
     // batch size already budgets the memory. Fewer lanes are refilled from
