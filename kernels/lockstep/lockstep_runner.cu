@@ -19,9 +19,18 @@ namespace {
 
 template <class Real>
 struct LockstepPools {
+    lockstep::LockstepProblemArrays<Real, DeviceBuffer> problem;
     lockstep::LockstepArrays<Real, DeviceBuffer> arrays;
-    DeviceBuffer<lockstep::LockstepTask<Real>> tasks;
-    DeviceBuffer<Real> label_degree, pool;
+    DeviceBuffer<Real> pool;
+
+    void upload_problem(const lockstep::LockstepProblem<Real>& host, cudaStream_t stream) {
+        upload(problem.tasks, host.tasks.data(), host.tasks.size(), stream);
+        upload(problem.label_degree, host.label_degree.data(), host.label_degree.size(), stream);
+        upload(problem.primary_label, host.primary_label.data(), host.primary_label.size(), stream);
+        upload(problem.second_label, host.second_label.data(), host.second_label.size(), stream);
+        upload(problem.member_offset, host.member_offset.data(), host.member_offset.size(), stream);
+        upload(problem.members, host.members.data(), host.members.size(), stream);
+    }
 };
 
 } // namespace
@@ -30,7 +39,6 @@ struct LockstepRunner::Buffers {
     explicit Buffers(cudaStream_t stream) : gemm(stream) {}
     CublasBatchedGemm gemm;
     PerPrecision<LockstepPools> typed;
-    DeviceBuffer<int> primary_label, second_label, member_offset, members;
     DeviceBuffer<std::int64_t> record_steps;
     DeviceResults results;
     DeviceInitialStates initial_states;
@@ -77,12 +85,7 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
     const auto policy = thrust::cuda::par.on(stream_);
     return translating_batch_errors("the lockstep path", "lockstep batch", count, [&] {
         buffers.initial_states.place(host, pools.pool, stream_);
-        upload(pools.tasks, problem.tasks.data(), problem.tasks.size(), stream_);
-        upload(pools.label_degree, problem.label_degree.data(), problem.label_degree.size(), stream_);
-        upload(buffers.primary_label, problem.primary_label.data(), problem.primary_label.size(), stream_);
-        upload(buffers.second_label, problem.second_label.data(), problem.second_label.size(), stream_);
-        upload(buffers.member_offset, problem.member_offset.data(), problem.member_offset.size(), stream_);
-        upload(buffers.members, problem.members.data(), problem.members.size(), stream_);
+        pools.upload_problem(problem, stream_);
         upload(buffers.record_steps, host.record_steps.data(), host.record_steps.size(), stream_);
         DeviceResults& results = buffers.results;
         results.resize(count, host.record_steps.size());
@@ -90,12 +93,7 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
 
         lockstep::LockstepView<Real> v;
         v.shape = shape;
-        v.tasks = pools.tasks.data();
-        v.primary_label = buffers.primary_label.data();
-        v.second_label = buffers.second_label.data();
-        v.label_degree = pools.label_degree.data();
-        v.member_offset = buffers.member_offset.data();
-        v.members = buffers.members.data();
+        pools.problem.bind(v);
         pools.arrays.bind(v);
         v.record_steps = buffers.record_steps.data();
         results.point_at(v);
