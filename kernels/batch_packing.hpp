@@ -72,6 +72,19 @@ void pack_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::in
 template <class Real>
 void unpack_final_states(const SweepSpec& spec, const HostBatch<Real>& host, BatchOutput& out);
 
+// Points the result arguments of a kernel or of the lockstep loop (traces
+// label_distance, projected_distance, accuracy, loss [count][T]; summaries
+// [count]) at `out`'s arrays, for a run on the host. DeviceResults::point_at
+// (device_transfers.hpp) is the same for the device.
+template <class Args>
+void point_results_at(Args& args, BatchOutput& out) {
+    args.label_distance = out.label_distance_trace.data();
+    args.projected_distance = out.projected_distance_trace.data();
+    args.accuracy = out.accuracy_trace.data();
+    args.loss = out.loss_trace.data();
+    args.summaries = out.summary.data();
+}
+
 // Device bytes one trajectory of this spec needs at most (widest head).
 std::size_t device_bytes_per_trajectory(const SweepSpec& spec);
 // Pinned host bytes one trajectory needs at most.

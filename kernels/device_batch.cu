@@ -2,13 +2,11 @@
 
 #include <thrust/execution_policy.h>
 #include <thrust/fill.h>
-#include <thrust/system_error.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
-#include <new>
 #include <string>
 
 #include "cuda_check.hpp"
@@ -31,16 +29,12 @@ struct TypedPools {
 } // namespace
 
 struct DeviceBatchRunner::Buffers {
-    TypedPools<float> single;
-    TypedPools<double> double_precision;
+    PerPrecision<TypedPools> typed;
     DeviceBuffer<int> primary_labels, second_labels, class_members;
     DeviceBuffer<unsigned long long> next_slot; // the thread kernel's work queue
     DeviceBuffer<std::int64_t> record_steps;
     DeviceResults results;
     DeviceInitialStates initial_states;
-
-    TypedPools<float>& pools(float*) { return single; }
-    TypedPools<double>& pools(double*) { return double_precision; }
 };
 
 KernelChoice kernel_choice_from_environment() {
@@ -48,25 +42,19 @@ KernelChoice kernel_choice_from_environment() {
 }
 
 DeviceBatchRunner::DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice)
-    : buffers_(std::make_unique<Buffers>()), limits_(limits), choice_(choice) {
-    // A blocking stream: it also orders against work on the legacy default stream.
-    COLLAPSE_CUDA_CHECK(cudaStreamCreate(&stream_));
-}
+    : buffers_(std::make_unique<Buffers>()), limits_(limits), choice_(choice) {}
 
 void DeviceBatchRunner::release_device_memory() { buffers_ = std::make_unique<Buffers>(); }
 
-DeviceBatchRunner::~DeviceBatchRunner() {
-    buffers_.reset();
-    if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
-}
+DeviceBatchRunner::~DeviceBatchRunner() = default;
 
 template <class Real>
 StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out) {
     Buffers& buffers = *buffers_;
-    TypedPools<Real>& pools = buffers.pools(static_cast<Real*>(nullptr));
+    TypedPools<Real>& pools = buffers.typed.template get<Real>();
     const auto count = static_cast<std::size_t>(host.count);
     if (count == 0) return StatusCounts{};
-    try {
+    return translating_batch_errors("DeviceBatchRunner::run", "batch", count, [&] {
         upload(pools.tasks, host.tasks.data(), count, stream_);
         buffers.initial_states.place(host, pools.states, stream_);
         upload(pools.label_degrees, host.label_degrees.data(), host.sizes.label_degrees, stream_);
@@ -129,11 +117,7 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         args.inputs = pools.inputs.data();
         args.record_steps = buffers.record_steps.data();
         args.record_count = static_cast<int>(host.record_steps.size());
-        args.label_distance = results.label_distance.data();
-        args.projected_distance = results.projected_distance.data();
-        args.accuracy = results.accuracy.data();
-        args.loss = results.loss.data();
-        args.summaries = results.summaries.data();
+        results.point_at(args);
         args.team_streamed = pools.team_streamed.data();
         args.class_members = buffers.class_members.data();
         args.next_slot = buffers.next_slot.data();
@@ -144,21 +128,8 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         const std::string synchronised = std::string(kernel_name) + " kernel (cudaStreamSynchronize after the launch)";
         check_cuda(cudaStreamSynchronize(stream_), synchronised.c_str(),
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
-
-        const StatusCounts counts =
-            results.checked_status_counts(host.count, std::string("CUDA kernel ") + kernel_name, stream_);
-        download(host.states.data(), pools.states, stream_);
-        results.download(out, stream_);
-        COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream_));
-        return counts;
-    } catch (const BackendError&) {
-        throw;
-    } catch (const thrust::system_error& error) {
-        throw BackendError(std::string("CUDA error in a Thrust call of DeviceBatchRunner::run: ") + error.what());
-    } catch (const std::bad_alloc&) {
-        throw BackendError("out of device memory for a batch of " + std::to_string(count) +
-                           " trajectories; use a smaller --batch-size");
-    }
+        return results.collect(host, pools.states, out, std::string("CUDA kernel ") + kernel_name, stream_);
+    });
 }
 
 template StatusCounts DeviceBatchRunner::run<float>(HostBatch<float>&, IntegratorMethod, BatchOutput&);

@@ -10,6 +10,7 @@
 
 #include "batch_packing.hpp"
 #include "collapse/results.hpp"
+#include "cuda_stream.hpp"
 #include "device_limits.hpp"
 
 namespace collapse::cuda {
@@ -50,9 +51,9 @@ public:
     const char* last_kernel() const { return last_kernel_; }
 
 private:
-    struct Buffers; // Thrust device vectors, reused (grow-only) across batches
+    OwnedStream stream_; // destroyed after buffers_
+    struct Buffers;      // Thrust device vectors, reused (grow-only) across batches
     std::unique_ptr<Buffers> buffers_;
-    cudaStream_t stream_ = nullptr;
     DeviceLimits limits_;
     KernelChoice choice_ = KernelChoice::automatic;
     const char* last_kernel_ = "none";

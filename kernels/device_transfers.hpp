@@ -7,10 +7,12 @@
 
 #include <cuda_runtime_api.h>
 #include <thrust/execution_policy.h>
+#include <thrust/system_error.h>
 #include <thrust/transform_reduce.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
 
 #include "batch_packing.hpp"
@@ -115,6 +117,49 @@ struct DeviceResults {
         cuda::download(out.loss_trace.data(), loss, stream);
         cuda::download(out.summary.data(), summaries, stream);
     }
+
+    // Points the result arguments of a kernel or of the lockstep loop at
+    // these buffers (point_results_at in batch_packing.hpp, on the device).
+    template <class Args>
+    void point_at(Args& args) {
+        args.label_distance = label_distance.data();
+        args.projected_distance = projected_distance.data();
+        args.accuracy = accuracy.data();
+        args.loss = loss.data();
+        args.summaries = summaries.data();
+    }
+
+    // The end of a batch whose work on `stream` has finished: its statuses
+    // counted (checked_status_counts, naming `path`), then the final states
+    // from `states` into host.states and the results into `out`.
+    template <class Real>
+    StatusCounts collect(HostBatch<Real>& host, const DeviceBuffer<Real>& states, BatchOutput& out,
+                         const std::string& path, cudaStream_t stream) const {
+        const StatusCounts counts = checked_status_counts(host.count, path, stream);
+        cuda::download(host.states.data(), states, stream);
+        download(out, stream);
+        COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream));
+        return counts;
+    }
 };
+
+// Runs `batch` (a device runner's work for one batch of `count`
+// trajectories) and turns a failed Thrust call or allocation into a
+// BackendError: one naming `thrust_site`, or one that asks for a smaller
+// --batch-size than this `batch_kind`'s.
+template <class Batch>
+StatusCounts translating_batch_errors(const char* thrust_site, const char* batch_kind, std::size_t count,
+                                      Batch&& batch) {
+    try {
+        return batch();
+    } catch (const BackendError&) {
+        throw;
+    } catch (const thrust::system_error& error) {
+        throw BackendError(std::string("CUDA error in a Thrust call of ") + thrust_site + ": " + error.what());
+    } catch (const std::bad_alloc&) {
+        throw BackendError(std::string("out of device memory for a ") + batch_kind + " of " + std::to_string(count) +
+                           " trajectories; use a smaller --batch-size");
+    }
+}
 
 } // namespace collapse::cuda

@@ -17,20 +17,13 @@ prints trajectory-steps/s per config and one RESULT line of JSON each.
 Compilation happens in the warm-up step and is not timed.
 """
 import argparse
-import json
 import math
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-CONFIGS = {  # name: (K, n, d, h, stop_gradient), as in bench/run.sh and pytorch_baseline.py
-    "small": (4, 50, 8, 0, False),
-    "head": (4, 50, 8, 8, True),
-    "medium": (10, 100, 32, 32, True),
-    "large": (10, 1000, 64, 64, True),
-}
+from baseline_timing import CONFIGS, add_arguments, report, seconds_for
 
 
 def random_problem(batch, classes, per_class, dim, head, frustration, dtype, rng):
@@ -107,25 +100,19 @@ def run_config(name, args, dtype):
                                                              args.frustration, dtype, rng)
     step = make_step(stop_gradient, args.lr, head > 0)
     initial_loss = jax.vmap(lambda st, ps, pl: loss_of(st, ps, pl, stop_gradient)[0])(state, pair_sample, pair_label)
-    diverged = jnp.zeros(args.trajectories, dtype=bool)
+    carry = {"state": state, "diverged": jnp.zeros(args.trajectories, dtype=bool)}
+
+    def one_step():
+        carry["state"], carry["diverged"], _ = step(carry["state"], carry["diverged"], initial_loss, pair_sample,
+                                                    pair_label, primary)
+
     for _ in range(max(1, args.warmup)):  # compilation happens here
-        state, diverged, _ = step(state, diverged, initial_loss, pair_sample, pair_label, primary)
-    jax.block_until_ready((state, diverged))
-    diverged = jnp.zeros(args.trajectories, dtype=bool)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        state, diverged, _ = step(state, diverged, initial_loss, pair_sample, pair_label, primary)
-    jax.block_until_ready((state, diverged))
-    seconds = time.perf_counter() - start
-    rate = args.trajectories * args.steps / seconds
+        one_step()
+    carry["diverged"] = jnp.zeros(args.trajectories, dtype=bool)
+    seconds = seconds_for(args.steps, one_step, lambda: jax.block_until_ready((carry["state"], carry["diverged"])))
     device = jax.devices()[0]
-    backend = "jax-" + device.platform
-    result = {"config": name, "backend": backend, "device": device.device_kind, "precision": args.precision,
-              "trajectories": args.trajectories, "steps": args.steps, "seconds": seconds,
-              "trajectory_steps_per_s": rate, "diverged": int(diverged.sum()), "jax": jax.__version__}
-    print(f"{name:7s} {backend:13s} {args.trajectories:6d} traj x {args.steps:5d} steps "
-          f"{seconds:9.3f} s {rate:12.4g} traj-steps/s")
-    print("RESULT " + json.dumps(result), flush=True)
+    report(name, "jax-" + device.platform, args, seconds, int(carry["diverged"].sum()), 13, device=device.device_kind,
+           jax=jax.__version__)
 
 
 def check_gradients():
@@ -155,13 +142,7 @@ def check_gradients():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", default="small,head,medium")
-    parser.add_argument("--trajectories", type=int, default=1024)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--precision", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--frustration", type=float, default=0.1)
-    parser.add_argument("--lr", type=float, default=0.05)
+    add_arguments(parser)
     parser.add_argument("--check", action="store_true", help="only check jax.grad against the closed form")
     args = parser.parse_args()
     if args.check or args.precision == "float64":

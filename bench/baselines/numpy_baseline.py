@@ -18,17 +18,11 @@ prints trajectory-steps/s per config and one RESULT line of JSON each.
 state and compares the final states.
 """
 import argparse
-import json
 import math
-import time
 
 import numpy as np
 
-CONFIGS = {  # name: (K, n, d, h, stop_gradient), as in bench/run.sh
-    "small": (4, 50, 8, 0, False),
-    "head": (4, 50, 8, 8, True),
-    "medium": (10, 100, 32, 32, True),
-}
+from baseline_timing import CONFIGS, add_arguments, report, seconds_for
 
 
 def pair_counts(primary, second, classes, dtype):
@@ -123,28 +117,19 @@ def run_config(name, args, dtype):
     diverged = np.zeros(args.trajectories, dtype=bool)
     for _ in range(args.warmup):
         step(state, counts, primary, lr, stop_gradient)
-    start = time.perf_counter()
-    for _ in range(args.steps):
+
+    def timed_step():
+        nonlocal diverged
         seen = step(state, counts, primary, lr, stop_gradient)
         diverged |= ~np.isfinite(seen["loss"]) | ~np.isfinite(seen["label_distance"]) | (seen["loss"] > 1e12 * initial_loss)
-    seconds = time.perf_counter() - start
-    rate = args.trajectories * args.steps / seconds
-    result = {"config": name, "backend": "numpy", "precision": args.precision, "trajectories": args.trajectories,
-              "steps": args.steps, "seconds": seconds, "trajectory_steps_per_s": rate, "diverged": int(diverged.sum()),
-              "numpy": np.__version__}
-    print(f"{name:7s} numpy {args.trajectories:6d} traj x {args.steps:5d} steps {seconds:9.3f} s {rate:12.4g} traj-steps/s")
-    print("RESULT " + json.dumps(result), flush=True)
+
+    seconds = seconds_for(args.steps, timed_step)
+    report(name, "numpy", args, seconds, int(diverged.sum()), 0, numpy=np.__version__)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", default="small,head,medium")
-    parser.add_argument("--trajectories", type=int, default=1024)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--precision", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--frustration", type=float, default=0.1)
-    parser.add_argument("--lr", type=float, default=0.05)
+    add_arguments(parser)
     args = parser.parse_args()
     dtype = np.float32 if args.precision == "float32" else np.float64
     for name in args.configs.split(","):

@@ -21,18 +21,11 @@ and is not timed.
 initial state and compares the final states.
 """
 import argparse
-import json
 import math
-import time
 
 import torch
 
-CONFIGS = {  # name: (K, n, d, h, stop_gradient), as in bench/run.sh
-    "small": (4, 50, 8, 0, False),
-    "head": (4, 50, 8, 8, True),
-    "medium": (10, 100, 32, 32, True),
-    "large": (10, 1000, 64, 64, True),
-}
+from baseline_timing import CONFIGS, add_arguments, report, seconds_for
 
 
 def pair_lists(primary, second):
@@ -142,22 +135,16 @@ def run_config(name, args, dtype, device):
 
     for _ in range(args.warmup):
         step(state, pair_sample, pair_label, primary, args.lr, stop_gradient)
-    synchronize()
-    start = time.perf_counter()
-    for _ in range(args.steps):
+
+    def timed_step():
+        nonlocal diverged
         seen = step(state, pair_sample, pair_label, primary, args.lr, stop_gradient)
         diverged |= ~torch.isfinite(seen["loss"]) | ~torch.isfinite(seen["label_distance"]) | (seen["loss"] > 1e12 * initial_loss)
-    synchronize()
-    seconds = time.perf_counter() - start
-    rate = args.trajectories * args.steps / seconds
+
+    seconds = seconds_for(args.steps, timed_step, synchronize)
     backend = "pytorch-" + device.type + ("-compile" if args.compile else "")
-    result = {"config": name, "backend": backend, "device": device_name(device), "precision": args.precision,
-              "trajectories": args.trajectories, "steps": args.steps, "seconds": seconds,
-              "trajectory_steps_per_s": rate, "diverged": int(diverged.sum()), "torch": torch.__version__,
-              "threads": torch.get_num_threads()}
-    print(f"{name:7s} {backend:21s} {args.trajectories:6d} traj x {args.steps:5d} steps "
-          f"{seconds:9.3f} s {rate:12.4g} traj-steps/s")
-    print("RESULT " + json.dumps(result), flush=True)
+    report(name, backend, args, seconds, int(diverged.sum()), 21, device=device_name(device), torch=torch.__version__,
+           threads=torch.get_num_threads())
 
 
 def device_name(device):
@@ -192,14 +179,8 @@ def check_gradients():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--configs", default="small,head,medium")
-    parser.add_argument("--trajectories", type=int, default=1024)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=2)
+    add_arguments(parser)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default, all cores)")
-    parser.add_argument("--precision", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--frustration", type=float, default=0.1)
-    parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--check", action="store_true", help="only check autograd against the closed form")
     parser.add_argument("--compile", action="store_true", help="torch.compile the loss and the observables")
     args = parser.parse_args()

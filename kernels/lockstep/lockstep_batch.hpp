@@ -20,13 +20,29 @@
 
 namespace collapse::lockstep {
 
+template <class T>
+using HostVector = std::vector<T>;
+
+// The fixed data of a batch (tasks, labels, degrees, class membership
+// lists), given a vector-like container per element type (std::vector on
+// the host, DeviceBuffer on the device).
+template <class Real, template <class> class Buffer>
+struct LockstepProblemArrays {
+    Buffer<LockstepTask<Real>> tasks;
+    Buffer<int> primary_label, second_label, member_offset, members;
+    Buffer<Real> label_degree;
+
+    // The view's problem pointers.
+    void bind(LockstepView<Real>& v) const {
+        v.tasks = tasks.data(), v.primary_label = primary_label.data(), v.second_label = second_label.data();
+        v.label_degree = label_degree.data(), v.member_offset = member_offset.data(), v.members = members.data();
+    }
+};
+
 // The fixed data of a batch, on the host, ready to be viewed or uploaded.
 template <class Real>
-struct LockstepProblem {
+struct LockstepProblem : LockstepProblemArrays<Real, HostVector> {
     LockstepShape shape;
-    std::vector<LockstepTask<Real>> tasks;
-    std::vector<int> primary_label, second_label, member_offset, members;
-    std::vector<Real> label_degree;
 };
 
 // Whether the lockstep path can run this batch: one K, N, d, the embedding kind.
@@ -139,9 +155,6 @@ struct LockstepArrays {
     }
 };
 
-template <class T>
-using HostVector = std::vector<T>;
-
 // The lockstep path on the CPU: thrust::host for the passes, `gemm` for the
 // products, on options.lanes lanes (0: one per trajectory). `host` must
 // hold the initial states (device_initial_states off);
@@ -159,19 +172,10 @@ std::int64_t run_lockstep_on_host(cuda::HostBatch<Real>& host, IntegratorMethod 
     arrays.resize(problem.shape);
     LockstepView<Real> v;
     v.shape = problem.shape;
-    v.tasks = problem.tasks.data();
-    v.primary_label = problem.primary_label.data();
-    v.second_label = problem.second_label.data();
-    v.label_degree = problem.label_degree.data();
-    v.member_offset = problem.member_offset.data();
-    v.members = problem.members.data();
+    problem.bind(v);
     arrays.bind(v);
     v.record_steps = host.record_steps.data();
-    v.label_distance = out.label_distance_trace.data();
-    v.projected_distance = out.projected_distance_trace.data();
-    v.accuracy = out.accuracy_trace.data();
-    v.loss = out.loss_trace.data();
-    v.summaries = out.summary.data();
+    cuda::point_results_at(v, out);
     return run_lockstep(thrust::host, gemm, v, host.states.data(), problem.tasks[0].settings.max_steps, options);
 }
 

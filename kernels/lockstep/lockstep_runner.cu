@@ -1,10 +1,8 @@
 #include "lockstep/lockstep_runner.hpp"
 
 #include <thrust/execution_policy.h>
-#include <thrust/system_error.h>
 
 #include <cstdlib>
-#include <new>
 #include <string>
 
 #include "collapse/lockstep/lockstep_layout.hpp"
@@ -21,9 +19,18 @@ namespace {
 
 template <class Real>
 struct LockstepPools {
+    lockstep::LockstepProblemArrays<Real, DeviceBuffer> problem;
     lockstep::LockstepArrays<Real, DeviceBuffer> arrays;
-    DeviceBuffer<lockstep::LockstepTask<Real>> tasks;
-    DeviceBuffer<Real> label_degree, pool;
+    DeviceBuffer<Real> pool;
+
+    void upload_problem(const lockstep::LockstepProblem<Real>& host, cudaStream_t stream) {
+        upload(problem.tasks, host.tasks.data(), host.tasks.size(), stream);
+        upload(problem.label_degree, host.label_degree.data(), host.label_degree.size(), stream);
+        upload(problem.primary_label, host.primary_label.data(), host.primary_label.size(), stream);
+        upload(problem.second_label, host.second_label.data(), host.second_label.size(), stream);
+        upload(problem.member_offset, host.member_offset.data(), host.member_offset.size(), stream);
+        upload(problem.members, host.members.data(), host.members.size(), stream);
+    }
 };
 
 } // namespace
@@ -31,15 +38,10 @@ struct LockstepPools {
 struct LockstepRunner::Buffers {
     explicit Buffers(cudaStream_t stream) : gemm(stream) {}
     CublasBatchedGemm gemm;
-    LockstepPools<float> single;
-    LockstepPools<double> double_precision;
-    DeviceBuffer<int> primary_label, second_label, member_offset, members;
+    PerPrecision<LockstepPools> typed;
     DeviceBuffer<std::int64_t> record_steps;
     DeviceResults results;
     DeviceInitialStates initial_states;
-
-    LockstepPools<float>& pools(float*) { return single; }
-    LockstepPools<double>& pools(double*) { return double_precision; }
 };
 
 LockstepChoice lockstep_choice_from_environment() {
@@ -58,28 +60,17 @@ bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, const De
     return lockstep::prefer_lockstep(widest, precision, method, limits.shared_bytes_per_block_optin);
 }
 
-LockstepRunner::LockstepRunner() {
-    COLLAPSE_CUDA_CHECK(cudaStreamCreate(&stream_));
-    try {
-        buffers_ = std::make_unique<Buffers>(stream_);
-    } catch (...) {
-        (void)cudaStreamDestroy(stream_);
-        throw;
-    }
-}
+LockstepRunner::LockstepRunner() : buffers_(std::make_unique<Buffers>(stream_)) {}
 
 // A new Buffers also makes a new cuBLAS handle: a millisecond, once per switch of path.
 void LockstepRunner::release_device_memory() { buffers_ = std::make_unique<Buffers>(stream_); }
 
-LockstepRunner::~LockstepRunner() {
-    buffers_.reset();
-    if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
-}
+LockstepRunner::~LockstepRunner() = default;
 
 template <class Real>
 StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out) {
     Buffers& buffers = *buffers_;
-    LockstepPools<Real>& pools = buffers.pools(static_cast<Real*>(nullptr));
+    LockstepPools<Real>& pools = buffers.typed.template get<Real>();
     lockstep::LockstepProblem<Real> problem = lockstep::make_lockstep_problem(host, method);
     // One lane per trajectory (L = B) unless set_lanes asked for fewer: the
     // batch size already budgets the memory. Fewer lanes are refilled from
@@ -92,14 +83,9 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
     const auto count = static_cast<std::size_t>(host.count);
     if (count == 0) return StatusCounts{};
     const auto policy = thrust::cuda::par.on(stream_);
-    try {
+    return translating_batch_errors("the lockstep path", "lockstep batch", count, [&] {
         buffers.initial_states.place(host, pools.pool, stream_);
-        upload(pools.tasks, problem.tasks.data(), problem.tasks.size(), stream_);
-        upload(pools.label_degree, problem.label_degree.data(), problem.label_degree.size(), stream_);
-        upload(buffers.primary_label, problem.primary_label.data(), problem.primary_label.size(), stream_);
-        upload(buffers.second_label, problem.second_label.data(), problem.second_label.size(), stream_);
-        upload(buffers.member_offset, problem.member_offset.data(), problem.member_offset.size(), stream_);
-        upload(buffers.members, problem.members.data(), problem.members.size(), stream_);
+        pools.upload_problem(problem, stream_);
         upload(buffers.record_steps, host.record_steps.data(), host.record_steps.size(), stream_);
         DeviceResults& results = buffers.results;
         results.resize(count, host.record_steps.size());
@@ -107,37 +93,16 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
 
         lockstep::LockstepView<Real> v;
         v.shape = shape;
-        v.tasks = pools.tasks.data();
-        v.primary_label = buffers.primary_label.data();
-        v.second_label = buffers.second_label.data();
-        v.label_degree = pools.label_degree.data();
-        v.member_offset = buffers.member_offset.data();
-        v.members = buffers.members.data();
+        pools.problem.bind(v);
         pools.arrays.bind(v);
         v.record_steps = buffers.record_steps.data();
-        v.label_distance = results.label_distance.data();
-        v.projected_distance = results.projected_distance.data();
-        v.accuracy = results.accuracy.data();
-        v.loss = results.loss.data();
-        v.summaries = results.summaries.data();
+        results.point_at(v);
         lockstep::run_lockstep(policy, buffers.gemm, v, pools.pool.data(), problem.tasks[0].settings.max_steps,
                                options);
         check_cuda(cudaStreamSynchronize(stream_), "lockstep batch (cudaStreamSynchronize after the step loop)",
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
-
-        const StatusCounts counts = results.checked_status_counts(host.count, "the lockstep path", stream_);
-        download(host.states.data(), pools.pool, stream_);
-        results.download(out, stream_);
-        COLLAPSE_CUDA_CHECK(cudaStreamSynchronize(stream_));
-        return counts;
-    } catch (const BackendError&) {
-        throw;
-    } catch (const thrust::system_error& error) {
-        throw BackendError(std::string("CUDA error in a Thrust call of the lockstep path: ") + error.what());
-    } catch (const std::bad_alloc&) {
-        throw BackendError("out of device memory for a lockstep batch of " + std::to_string(count) +
-                           " trajectories; use a smaller --batch-size");
-    }
+        return results.collect(host, pools.pool, out, "the lockstep path", stream_);
+    });
 }
 
 template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, const DeviceLimits&, LockstepChoice);

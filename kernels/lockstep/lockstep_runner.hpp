@@ -13,6 +13,7 @@
 
 #include "batch_packing.hpp"
 #include "collapse/results.hpp"
+#include "cuda_stream.hpp"
 #include "device_batch.hpp"
 #include "device_limits.hpp"
 
@@ -57,9 +58,9 @@ public:
     void release_device_memory();
 
 private:
-    struct Buffers; // device arrays, grow-only across batches
+    OwnedStream stream_; // destroyed after buffers_
+    struct Buffers;      // device arrays, grow-only across batches
     std::unique_ptr<Buffers> buffers_;
-    cudaStream_t stream_ = nullptr;
     std::int64_t lanes_ = 0;
     int poll_interval_ = 16;
 };

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "collapse/sweep/grid.hpp"
+#include "spec_builder.hpp"
 
 namespace collapse::testing {
 namespace {
@@ -55,23 +56,12 @@ void expect_same_steps(const TrajectorySummary& a, const TrajectorySummary& b) {
 } // namespace
 
 SweepSpec mixed_spec(Precision precision, IntegratorMethod method) {
-    SweepSpec spec;
-    spec.shape.classes = 3;
-    spec.shape.samples_per_class = 8;
-    spec.shape.dim = 4;
-    spec.integrator.max_steps = 400;
-    spec.integrator.precision = precision;
-    spec.integrator.method = method;
+    SweepSpec spec = test_spec({.classes = 3, .samples_per_class = 8, .dim = 4, .method = method, .max_steps = 400,
+                                .precision = precision, .record_points = 32, .save_samples = true, .save_initial = true,
+                                .master_seed = 2024, .seeds = 3,
+                                .axes = {frustration_axis({0.0, 0.2, 0.5}), head_dim_axis({0, 3}), stop_gradient_axis(),
+                                         lr_axis({0.3, 2.5})}}); // 2.5 diverges
     spec.collapse.threshold = 0.3; // reached within 400 steps at f = 0.5
-    spec.output.record_points = 32;
-    spec.output.save_samples = true;
-    spec.output.save_initial = true;
-    spec.master_seed = 2024;
-    spec.seeds = 3;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0, 0.2, 0.5}, false},
-                 Axis{"head_dim", Axis::Type::integer, {0, 3}, false},
-                 Axis{"stop_gradient", Axis::Type::boolean, {0, 1}, false},
-                 Axis{"lr", Axis::Type::real, {0.3, 2.5}, false}}; // 2.5 diverges
     return spec;
 }
 

@@ -131,11 +131,7 @@ public:
         args.inputs = host.inputs.data();
         args.record_steps = host.record_steps.data();
         args.record_count = static_cast<int>(host.record_steps.size());
-        args.label_distance = out.label_distance_trace.data();
-        args.projected_distance = out.projected_distance_trace.data();
-        args.accuracy = out.accuracy_trace.data();
-        args.loss = out.loss_trace.data();
-        args.summaries = out.summary.data();
+        cuda::point_results_at(args, out);
         args.team_streamed = team_streamed.data();
         args.class_members = class_members.data();
         // Blocks and warps retire in any order on a GPU: shuffle the slots.

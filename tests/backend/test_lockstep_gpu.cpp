@@ -62,13 +62,7 @@ private:
     cuda::HostBatch<double> double_{cuda::HostMemory::pageable};
 };
 
-class LockstepGpu : public ::testing::Test {
-protected:
-    void SetUp() override {
-        std::string why;
-        if (!have_cuda_device(why)) GTEST_SKIP() << "no CUDA device: " << why;
-    }
-};
+class LockstepGpu : public CudaBackendTest {}; // skips without a device
 
 TEST_F(LockstepGpu, Float64MatchesTheCpuBackend) {
     const SweepSpec spec = parity_spec(Precision::float64, IntegratorMethod::gd);

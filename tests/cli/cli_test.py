@@ -10,7 +10,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -18,33 +17,15 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
-from sweep_files import assert_same_data, datasets, small_spec  # noqa: E402
-
-BINARY = None
-CHECK_FORMAT = None
-
+import fixtures  # noqa: E402
+from fixtures import ScratchTest, run, start  # noqa: E402
+from sweep_files import assert_same_data, datasets  # noqa: E402
 
 
-def run(*args, **kwargs):
-    return subprocess.run([BINARY, *args], capture_output=True, text=True, **kwargs)
-
-
-class CliTest(unittest.TestCase):
+class CliTest(ScratchTest):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
+        super().setUp()
         self.spec = self.write_spec('spec.toml', max_steps=3000, stop_on_collapse='true')
-
-    def tearDown(self):
-        self.dir.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.dir.name, name)
-
-    def write_spec(self, name, **fields):
-        path = self.path(name)
-        with open(path, 'w') as f:
-            f.write(small_spec(**fields))
-        return path
 
     def reference(self, spec):
         out = self.path('reference.h5')
@@ -78,8 +59,7 @@ class CliTest(unittest.TestCase):
 
     def test_run_info_validate_and_format(self):
         out = self.reference(self.spec)
-        check = subprocess.run([sys.executable, CHECK_FORMAT, out], capture_output=True, text=True)
-        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assert_conforms(out)
         info = run('info', out)
         self.assertEqual(info.returncode, 0, info.stderr)
         self.assertIn('96 / 96', info.stdout)
@@ -153,8 +133,8 @@ class CliTest(unittest.TestCase):
     def test_sigint_then_resume_is_bit_identical(self):
         spec = self.write_spec('long.toml', max_steps=100000, stop_on_collapse='false')
         out = self.path('interrupted.h5')
-        process = subprocess.Popen([BINARY, 'run', spec, '-o', out, '--threads', '1', '--batch-size', '4'],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = start('run', spec, '-o', out, '--threads', '1', '--batch-size', '4', stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE)
         time.sleep(1.0)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=120)
@@ -172,8 +152,7 @@ class CliTest(unittest.TestCase):
         rng = random.Random(5)
         for trial in range(3):
             out = self.path(f'killed{trial}.h5')
-            process = subprocess.Popen([BINARY, 'run', spec, '-o', out, '--threads', '1', '--batch-size', '2',
-                                        '--quiet'])
+            process = start('run', spec, '-o', out, '--threads', '1', '--batch-size', '2', '--quiet')
             time.sleep(rng.uniform(0.2, 1.5))
             process.kill()
             process.wait()
@@ -188,18 +167,12 @@ class CliTest(unittest.TestCase):
             assert_same_data(self, out, self.path('reference.h5'))
 
     def test_shards_merge_to_the_single_run(self):
-        shards = []
-        for index in range(3):
-            shard = self.path(f'shard{index}.h5')
-            result = run('run', self.spec, '--shard', f'{index}/3', '-o', shard, '--quiet', '--batch-size', '5')
-            self.assertEqual(result.returncode, 0, result.stderr)
-            shards.append(shard)
+        shards = self.run_shards(self.spec, 3, '--batch-size', '5')
         merged = self.path('merged.h5')
         result = run('merge', merged, *shards)
         self.assertEqual(result.returncode, 0, result.stderr)
         assert_same_data(self, merged, self.reference(self.spec))
-        check = subprocess.run([sys.executable, CHECK_FORMAT, merged], capture_output=True, text=True)
-        self.assertEqual(check.returncode, 0, check.stdout)
+        self.assert_conforms(merged)
 
     def test_cuda_backend_without_gpu_is_a_clear_usage_error(self):
         if subprocess.run(['sh', '-c', 'command -v nvidia-smi && nvidia-smi -L'], capture_output=True).returncode == 0:
@@ -214,5 +187,5 @@ class CliTest(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    BINARY, CHECK_FORMAT = sys.argv[1], sys.argv[2]
+    fixtures.BINARY, fixtures.CHECK_FORMAT = sys.argv[1], sys.argv[2]
     unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -21,21 +20,11 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
-from sweep_files import assert_same_data, datasets, small_spec  # noqa: E402
+import fixtures  # noqa: E402
+from fixtures import ScratchTest, run, start  # noqa: E402
+from sweep_files import assert_same_data, datasets  # noqa: E402
 
 BINARY = None
-
-
-def run(*args, env=None, **kwargs):
-    full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([BINARY, *args], capture_output=True, text=True, env=full_env, **kwargs)
-
-
-def start(*args, env=None, **kwargs):
-    full_env = dict(os.environ, **(env or {}))
-    kwargs.setdefault('stdout', subprocess.DEVNULL)
-    kwargs.setdefault('stderr', subprocess.DEVNULL)
-    return subprocess.Popen([BINARY, *args], env=full_env, text=True, **kwargs)
 
 
 def wait_for(predicate, timeout=30.0):
@@ -84,23 +73,11 @@ def userns_available():
     return subprocess.run(['unshare', '-r', '-m', 'true'], capture_output=True).returncode == 0
 
 
-class CrashFilesTest(unittest.TestCase):
+class CrashFilesTest(ScratchTest):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
+        super().setUp()
         # A few seconds of work on one thread, in 24 batches of 8.
         self.spec = self.write_spec('long.toml', max_steps=6000, seeds=8, stop_on_collapse='false')
-
-    def tearDown(self):
-        self.dir.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.dir.name, name)
-
-    def write_spec(self, name, **fields):
-        path = self.path(name)
-        with open(path, 'w') as f:
-            f.write(small_spec(**fields))
-        return path
 
     def reference(self, spec=None, *extra):
         spec = spec or self.spec
@@ -437,5 +414,5 @@ class CrashFilesTest(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    BINARY = sys.argv[1]
+    BINARY = fixtures.BINARY = sys.argv[1]
     unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -10,17 +10,18 @@ import math
 import os
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import tomllib
 import unittest
 
 import h5py
 import numpy as np
 
-BINARY = None
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'support'))
+import fixtures  # noqa: E402
+from fixtures import SharedScratchTest, run  # noqa: E402
+
 SWEEPS = sorted(f for f in os.listdir(os.path.join(ROOT, 'sweeps')) if f.endswith('.toml'))
 AXES = ('frustration', 'head_dim', 'lr', 'stop_gradient', 'init_scale')
 
@@ -60,8 +61,7 @@ def comment_of(name):
 class ShippedSweepNumbers(unittest.TestCase):
     def test_validate_agrees_with_the_toml(self):
         for name in SWEEPS:
-            out = subprocess.run([BINARY, 'validate', os.path.join(ROOT, 'sweeps', name)], capture_output=True,
-                                 text=True)
+            out = run('validate', os.path.join(ROOT, 'sweeps', name))
             self.assertEqual(out.returncode, 0, out.stderr)
             count = re.search(r'^trajectories\s+(\d+)', out.stdout, re.M)
             self.assertIsNotNone(count, out.stdout)
@@ -98,26 +98,22 @@ class ShippedSweepNumbers(unittest.TestCase):
             self.assertNotRegex(comment, r'\b(minute|seconds?)\b', f'{name}: times belong in docs/performance.md')
 
 
-class RefinementExample(unittest.TestCase):
+class RefinementExample(SharedScratchTest):
     """Runs docs/refinement-example.md's commands and checks what it quotes."""
 
     @classmethod
     def setUpClass(cls):
+        super().setUpClass()
         cls.doc = read('docs', 'refinement-example.md')
-        cls.dir = tempfile.TemporaryDirectory()
         cls.out = os.path.join(cls.dir.name, 'ex.h5')
         commands = re.findall(r'^\$B/collapse-sweep (.*?)(?:\s+#.*)?$', cls.doc, re.M)
         cls.stdout = []
         for command in commands:
             args = command.replace('out/ex.h5', cls.out).replace('sweeps/', os.path.join(ROOT, 'sweeps') + '/').split()
-            done = subprocess.run([BINARY, *args, '--quiet'], capture_output=True, text=True)
+            done = run(*args, '--quiet')
             assert done.returncode == 0, done.stderr
             cls.stdout.append(done.stdout)
         cls.commands = commands
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.dir.cleanup()
 
     def test_the_commands_are_the_example(self):
         self.assertEqual(len(self.commands), 3)
@@ -183,6 +179,6 @@ class RefinementExample(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    BINARY = sys.argv[1]
+    fixtures.BINARY = sys.argv[1]
     del sys.argv[1]
     unittest.main(verbosity=2)

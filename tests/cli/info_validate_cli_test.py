@@ -7,35 +7,19 @@ usage: info_validate_cli_test.py COLLAPSE_SWEEP_BINARY
 """
 import os
 import re
-import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
-from sweep_files import small_spec  # noqa: E402
-
-BINARY = None
-
-
-def run(*args):
-    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=300)
+import fixtures  # noqa: E402
+from fixtures import SharedScratchTest, run, write_spec  # noqa: E402
 
 
-class InfoValidateTest(unittest.TestCase):
+class InfoValidateTest(SharedScratchTest):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.TemporaryDirectory()
-        cls.spec = os.path.join(cls.dir.name, 'spec.toml')
-        with open(cls.spec, 'w') as f:
-            f.write(small_spec(max_steps=800))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.dir.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.dir.name, name)
+        super().setUpClass()
+        cls.spec = write_spec(cls.dir.name, 'spec.toml', max_steps=800)
 
     def test_info_settings_boundaries_and_merge(self):
         out = self.path('out.h5')
@@ -52,9 +36,7 @@ class InfoValidateTest(unittest.TestCase):
         self.assertEqual(refine.returncode, 0, refine.stderr)
         info = run('info', out)
         self.assertRegex(info.stdout, r'frustration: collapsed_fraction = 0\.5, tol 0\.05; \d+ of 8 boundaries found, estimates .*; \d+ trajectories')
-        shards = [self.path(f's{i}.h5') for i in range(2)]
-        for i, shard in enumerate(shards):
-            self.assertEqual(run('run', self.spec, '--shard', f'{i}/2', '-o', shard, '--quiet').returncode, 0)
+        shards = self.run_shards(self.spec, 2, prefix='s')
         self.assertIn('shard 1 of 2 (flat indices 48 to 96)', run('info', shards[1]).stdout)
         merged = self.path('merged.h5')
         self.assertEqual(run('merge', merged, *shards).returncode, 0)
@@ -78,5 +60,5 @@ class InfoValidateTest(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    BINARY = sys.argv[1]
+    fixtures.BINARY = sys.argv[1]
     unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -11,14 +11,15 @@ import resource
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 import h5py
 import numpy as np
 
-BINARY = None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
+import fixtures  # noqa: E402
+from fixtures import ScratchTest, run  # noqa: E402
 
 TINY = """
 [grid]
@@ -36,25 +37,7 @@ dim = 128
 """
 
 
-def run(*args, **kwargs):
-    return subprocess.run([BINARY, *args], capture_output=True, text=True, **kwargs)
-
-
-class LimitsTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-
-    def tearDown(self):
-        self.dir.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.dir.name, name)
-
-    def write(self, name, text):
-        with open(self.path(name), 'w') as f:
-            f.write(text)
-        return self.path(name)
-
+class LimitsTest(ScratchTest):
     def assert_refused_without_files(self, result, *parts):
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertTrue(result.stderr.startswith('error: '), result.stderr)
@@ -141,7 +124,7 @@ class LimitsTest(unittest.TestCase):
         spec = self.write('big.toml', '[grid]\nseeds = 70000000\n[integrator]\nmax_steps = 10\n'
                                       '[output]\nrecord_points = 4\nsave_initial = false\n')
         out = self.path('big.h5')
-        writer = subprocess.Popen([BINARY, 'run', spec, '-o', out, '--threads', '1', '-q', '--backend', 'cpu'])
+        writer = subprocess.Popen([fixtures.BINARY, 'run', spec, '-o', out, '--threads', '1', '-q', '--backend', 'cpu'])
         deadline = time.monotonic() + 120
         while not os.path.exists(out) and writer.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -165,7 +148,7 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(info.returncode, 0, info.stderr)
         self.assertRegex(info.stdout, r'seed\s+70000000\s+\[0, 1, 2, \.\.\., 69999999\]')
 
-        resumed = subprocess.Popen([BINARY, 'run', spec, '-o', out, '--threads', '1', '--resume', '--backend', 'cpu'],
+        resumed = subprocess.Popen([fixtures.BINARY, 'run', spec, '-o', out, '--threads', '1', '--resume', '--backend', 'cpu'],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         lines = []
         for line in resumed.stderr:
@@ -209,5 +192,5 @@ class LimitsTest(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    BINARY = sys.argv[1]
+    fixtures.BINARY = sys.argv[1]
     unittest.main(argv=sys.argv[:1], verbosity=2)

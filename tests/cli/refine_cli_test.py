@@ -8,15 +8,15 @@ usage: refine_cli_test.py COLLAPSE_SWEEP_BINARY CHECK_FORMAT_PY
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import h5py
 import numpy as np
 import xarray as xr
 
-BINARY = None
-CHECK_FORMAT = None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
+import fixtures  # noqa: E402
+from fixtures import SharedScratchTest, run, write_text  # noqa: E402
 
 SPEC = """
 [model]
@@ -39,24 +39,14 @@ record_points = 16
 """
 
 
-def run(*args):
-    return subprocess.run([BINARY, *args], capture_output=True, text=True)
-
-
-class RefineCliTest(unittest.TestCase):
+class RefineCliTest(SharedScratchTest):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.TemporaryDirectory()
-        cls.spec = os.path.join(cls.dir.name, 'spec.toml')
-        with open(cls.spec, 'w') as f:
-            f.write(SPEC)
+        super().setUpClass()
+        cls.spec = write_text(cls.dir.name, 'spec.toml', SPEC)
         cls.out = os.path.join(cls.dir.name, 'out.h5')
         done = run('run', cls.spec, '-o', cls.out, '--backend', 'cpu', '--threads', '2', '--quiet')
         assert done.returncode == 0, done.stderr
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.dir.cleanup()
 
     def refine(self, *args):
         return run('refine', self.out, '--backend', 'cpu', '--threads', '2', '--quiet', *args)
@@ -73,29 +63,25 @@ class RefineCliTest(unittest.TestCase):
         self.assert_usage_error(self.refine('--axis', 'lr', '--level', '0'), '--level')
         self.assert_usage_error(self.refine('--axis', 'lr', '--tol', '-1'), '--tol')
         self.assert_usage_error(run('refine', self.out), '--axis')  # required
-        missing = os.path.join(self.dir.name, 'missing.h5')
+        missing = self.path('missing.h5')
         self.assert_usage_error(run('refine', missing, '--axis', 'lr'), missing, 'no such file')
 
     def test_single_value_axis_is_a_usage_error(self):
-        spec = os.path.join(self.dir.name, 'one_lr.toml')
-        with open(spec, 'w') as f:
-            f.write(SPEC.replace('lr = [0.2, 0.5]', 'lr = 0.2'))
-        out = os.path.join(self.dir.name, 'one_lr.h5')
+        spec = self.write('one_lr.toml', SPEC.replace('lr = [0.2, 0.5]', 'lr = 0.2'))
+        out = self.path('one_lr.h5')
         self.assertEqual(run('run', spec, '-o', out, '--backend', 'cpu', '--quiet').returncode, 0)
         result = run('refine', out, '--axis', 'lr', '--backend', 'cpu', '--quiet')
         self.assert_usage_error(result, 'at least 2')
 
     def test_not_an_output_file_exit_1(self):
-        junk = os.path.join(self.dir.name, 'junk.h5')
-        with open(junk, 'w') as f:
-            f.write('not hdf5')
+        junk = self.write('junk.h5', 'not hdf5')
         result = run('refine', junk, '--axis', 'lr')
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertTrue(result.stderr.startswith('error: '), result.stderr)
 
     def test_unclosed_file_exit_1(self):
         # A copy whose superblock still says "open for SWMR writing", as a killed writer leaves it.
-        killed = os.path.join(self.dir.name, 'killed.h5')
+        killed = self.path('killed.h5')
         with open(self.out, 'rb') as src, open(killed, 'wb') as dst:
             dst.write(src.read())
         code = ("import h5py,os\nf=h5py.File(%r,'r+',libver='latest')\nf.swmr_mode=True\nf.flush()\nos._exit(0)\n" % killed)
@@ -124,11 +110,10 @@ class RefineCliTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         with h5py.File(self.out, 'r') as f:
             self.assertEqual(sorted(f['boundaries']), ['frustration', 'lr'])
-        checked = subprocess.run([sys.executable, CHECK_FORMAT, self.out], capture_output=True, text=True)
-        self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
+        self.assert_conforms(self.out)
 
     def copy_of_output(self, name):
-        path = os.path.join(self.dir.name, name)
+        path = self.path(name)
         with open(self.out, 'rb') as src, open(path, 'wb') as dst:
             dst.write(src.read())
         return path
@@ -193,6 +178,6 @@ class RefineCliTest(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    BINARY, CHECK_FORMAT = sys.argv[1], sys.argv[2]
+    fixtures.BINARY, fixtures.CHECK_FORMAT = sys.argv[1], sys.argv[2]
     del sys.argv[1:3]
     unittest.main(verbosity=2)

@@ -9,21 +9,15 @@ usage: replay_cli_test.py COLLAPSE_SWEEP_BINARY CHECK_FORMAT_PY
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
+import fixtures  # noqa: E402
+from fixtures import SharedScratchTest, run, write_spec  # noqa: E402
 from sweep_files import small_spec  # noqa: E402
-
-BINARY = None
-CHECK_FORMAT = None
-
-
-def run(*args):
-    return subprocess.run([BINARY, *args], capture_output=True, text=True)
 
 
 def bits_equal(a, b):
@@ -36,23 +30,14 @@ def has_gpu():
     return probe.returncode == 0
 
 
-class ReplayTest(unittest.TestCase):
+class ReplayTest(SharedScratchTest):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.TemporaryDirectory()
-        cls.spec = os.path.join(cls.dir.name, 'spec.toml')
-        with open(cls.spec, 'w') as f:
-            f.write(small_spec(max_steps=2000))
+        super().setUpClass()
+        cls.spec = write_spec(cls.dir.name, 'spec.toml', max_steps=2000)
         cls.sweep = os.path.join(cls.dir.name, 'sweep.h5')
         result = run('run', cls.spec, '-o', cls.sweep, '--backend', 'cpu', '--quiet')
         assert result.returncode == 0, result.stderr
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.dir.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.dir.name, name)
 
     def cell(self, f, values):
         """The grid index of `values` (axis name -> value) in sweep file f."""
@@ -114,8 +99,7 @@ class ReplayTest(unittest.TestCase):
         for n, values in enumerate(points):
             out = self.replay(self.sweep, values, self.path(f'replay{n}.h5'), '--every', '1')
             self.check_same_trajectory(self.sweep, values, out, 1)
-        check = subprocess.run([sys.executable, CHECK_FORMAT, self.path('replay0.h5')], capture_output=True, text=True)
-        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assert_conforms(self.path('replay0.h5'))
 
     def test_every_k_and_states(self):
         values = dict(frustration=0.2, head_dim=3, lr=0.2, stop_gradient=False, seed=1)
@@ -154,10 +138,8 @@ class ReplayTest(unittest.TestCase):
             self.assertTrue(bits_equal(r['states/label_embeddings'][0], final_labels))
 
     def test_value_formats_and_linspace_values(self):
-        spec = self.path('lin.toml')
-        with open(spec, 'w') as f:
-            f.write(small_spec(max_steps=300).replace('frustration = [0.0, 0.2, 0.5]',
-                                                      'frustration = {linspace = [0.0, 0.1, 5]}'))
+        spec = self.write('lin.toml', small_spec(max_steps=300).replace('frustration = [0.0, 0.2, 0.5]',
+                                                                        'frustration = {linspace = [0.0, 0.1, 5]}'))
         sweep = self.path('lin.h5')
         self.assertEqual(run('run', spec, '-o', sweep, '--quiet', '--backend', 'cpu').returncode, 0)
         # 0.025 finds linspace's value whatever its last bit; 5e-1 finds lr 0.5.
@@ -171,18 +153,15 @@ class ReplayTest(unittest.TestCase):
 
     def test_bad_at_is_a_usage_error_listing_the_values(self):
         out = self.path('bad.h5')
-        result = run('replay', self.sweep, '--at', 'frustration=0.3,head_dim=3,lr=0.2,stop_gradient=true,seed=0', '-o', out)
-        self.assertEqual(result.returncode, 2)
-        self.assertIn('frustration=0.3 is not on the grid; values: 0, 0.2, 0.5', result.stderr)
-        result = run('replay', self.sweep, '--at', 'frustration=0.2,head_dim=3,stop_gradient=true,seed=0', '-o', out)
-        self.assertEqual(result.returncode, 2)
-        self.assertIn('lr=...; values: 0.2, 0.5', result.stderr)
-        result = run('replay', self.sweep, '--at', 'frustration=0.2,head_dim=3,lr=0.2,stop_gradient=true,seed=4', '-o', out)
-        self.assertEqual(result.returncode, 2)
-        self.assertIn('seeds 0 to 3', result.stderr)
-        result = run('replay', self.sweep, '--at', 'frustration=0.2,head=3', '-o', out)
-        self.assertEqual(result.returncode, 2)
-        self.assertIn('head is not an axis', result.stderr)
+        for at, message in (
+                ('frustration=0.3,head_dim=3,lr=0.2,stop_gradient=true,seed=0',
+                 'frustration=0.3 is not on the grid; values: 0, 0.2, 0.5'),
+                ('frustration=0.2,head_dim=3,stop_gradient=true,seed=0', 'lr=...; values: 0.2, 0.5'),
+                ('frustration=0.2,head_dim=3,lr=0.2,stop_gradient=true,seed=4', 'seeds 0 to 3'),
+                ('frustration=0.2,head=3', 'head is not an axis')):
+            result = run('replay', self.sweep, '--at', at, '-o', out)
+            self.assertEqual(result.returncode, 2, at)
+            self.assertIn(message, result.stderr)
         self.assertFalse(os.path.exists(out))
         # Never clobbers.
         with open(out, 'w') as f:
@@ -206,5 +185,5 @@ class ReplayTest(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    BINARY, CHECK_FORMAT = sys.argv[1], sys.argv[2]
+    fixtures.BINARY, fixtures.CHECK_FORMAT = sys.argv[1], sys.argv[2]
     unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -8,48 +8,35 @@ usage: twin_sharing_cli_test.py COLLAPSE_SWEEP_BINARY
 """
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 
 import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
-from sweep_files import assert_same_data, small_spec  # noqa: E402
-
-BINARY = None
-MPI_ENV = {
-    'OMPI_ALLOW_RUN_AS_ROOT': '1', 'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM': '1', 'OMPI_MCA_btl': 'self,vader',
-    'OMPI_MCA_btl_vader_single_copy_mechanism': 'none', 'OMPI_MCA_rmaps_base_oversubscribe': '1',
-    'OMPI_MCA_hwloc_base_binding_policy': 'none',
-}
+import fixtures  # noqa: E402
+from fixtures import SharedScratchTest, mpirun, write_spec  # noqa: E402
+from sweep_files import assert_same_data  # noqa: E402
 
 
-def run(*args, share=True, env=None):
-    environment = {**os.environ, **(env or {}), 'COLLAPSE_SHARE_TWINS': '1' if share else '0'}
-    return subprocess.run([BINARY, *args], capture_output=True, text=True, env=environment, timeout=300)
+def sharing(share):
+    return {'COLLAPSE_SHARE_TWINS': '1' if share else '0'}
 
 
-class TwinSharingTest(unittest.TestCase):
+def run(*args, share=True):
+    return fixtures.run(*args, env=sharing(share))
+
+
+class TwinSharingTest(SharedScratchTest):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.TemporaryDirectory()
-        cls.spec = os.path.join(cls.dir.name, 'spec.toml')
-        with open(cls.spec, 'w') as f:
-            f.write(small_spec(max_steps=1500))
+        super().setUpClass()
+        cls.spec = write_spec(cls.dir.name, 'spec.toml', max_steps=1500)
         cls.reference = os.path.join(cls.dir.name, 'unshared.h5')
         result = run('run', cls.spec, '-o', cls.reference, '--backend', 'cpu', share=False)
         assert result.returncode == 0, result.stderr
         assert 'computed for' not in result.stderr, result.stderr
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.dir.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.dir.name, name)
 
     def test_plain_and_devices_runs_equal_the_unshared_one(self):
         for name, extra in (('plain', []), ('devices', ['--devices', '0,1']), ('batch3', ['--batch-size', '3'])):
@@ -74,12 +61,7 @@ class TwinSharingTest(unittest.TestCase):
             self.assertTrue(np.array_equal(loss[..., 0, :, :], loss[..., 1, :, :], equal_nan=True))
 
     def test_shards_merged_equal_the_unshared_run(self):
-        shards = []
-        for index in range(3):
-            shard = self.path(f'shard{index}.h5')
-            result = run('run', self.spec, '--shard', f'{index}/3', '-o', shard, '--quiet', '--backend', 'cpu')
-            self.assertEqual(result.returncode, 0, result.stderr)
-            shards.append(shard)
+        shards = self.run_shards(self.spec, 3, '--backend', 'cpu', env=sharing(True))
         merged = self.path('merged.h5')
         self.assertEqual(run('merge', merged, *shards).returncode, 0)
         assert_same_data(self, merged, self.reference)
@@ -120,22 +102,19 @@ class TwinSharingTest(unittest.TestCase):
         if shutil.which('mpirun') is None:
             self.skipTest('no mpirun')
         out = self.path('mpi.h5')
-        result = subprocess.run(['mpirun', '-n', '2', BINARY, 'run', self.spec, '-o', out, '--backend', 'cpu',
-                                 '--threads', '1', '--quiet'], capture_output=True, text=True, timeout=300,
-                                env={**os.environ, **MPI_ENV})
+        result = mpirun(2, 'run', self.spec, '-o', out, '--backend', 'cpu', '--threads', '1', '--quiet')
         if result.returncode != 0 and 'without MPI' in result.stderr:
             self.skipTest('built without MPI')
         self.assertEqual(result.returncode, 0, result.stderr)
         assert_same_data(self, out, self.reference)
 
     def test_a_bad_switch_value_is_named(self):
-        result = subprocess.run([BINARY, 'run', self.spec, '-o', self.path('bad.h5')], capture_output=True, text=True,
-                                env={**os.environ, 'COLLAPSE_SHARE_TWINS': 'yes'})
+        result = fixtures.run('run', self.spec, '-o', self.path('bad.h5'), env={'COLLAPSE_SHARE_TWINS': 'yes'})
         self.assertNotEqual(result.returncode, 0)
         self.assertIn('COLLAPSE_SHARE_TWINS', result.stderr)
         self.assertFalse(os.path.exists(self.path('bad.h5')))
 
 
 if __name__ == '__main__':
-    BINARY = sys.argv[1]
+    fixtures.BINARY = sys.argv[1]
     unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -12,33 +12,16 @@
 #include "collapse/record_steps.hpp"
 #include "collapse/theory/diagnostics.hpp"
 #include "collapse/trajectory/slow_rate_fit.hpp"
+#include "core_test_support.hpp"
+#include "spec_builder.hpp"
 
 namespace collapse::testing {
 namespace {
 
 SweepSpec plain_spec(std::vector<double> frustrations, std::vector<double> lrs, std::int64_t steps) {
-    SweepSpec spec;
-    spec.shape.classes = 4;
-    spec.shape.samples_per_class = 25;
-    spec.shape.dim = 8;
-    spec.integrator.max_steps = steps;
-    spec.output.record_points = 128;
-    spec.collapse.stop_on_collapse = false;
-    spec.master_seed = 1;
-    spec.seeds = 4;
-    spec.axes = {Axis{"frustration", Axis::Type::real, std::move(frustrations), false},
-                 Axis{"head_dim", Axis::Type::integer, {0}, false}, Axis{"lr", Axis::Type::real, std::move(lrs), false}};
-    return spec;
-}
-
-// What the scheduler does with every batch: run it, then analyse it on the host.
-BatchOutput run_analysed(const SweepSpec& spec, const Grid& grid) {
-    std::vector<std::int64_t> flat(static_cast<std::size_t>(grid.size()));
-    std::iota(flat.begin(), flat.end(), 0);
-    BatchOutput out;
-    make_cpu_backend(2)->run_batch(spec, grid, flat, out);
-    theory::analyse_batch(spec, grid, out, 2);
-    return out;
+    return test_spec({.classes = 4, .samples_per_class = 25, .dim = 8, .max_steps = steps, .stop_on_collapse = false,
+                      .record_points = 128, .master_seed = 1, .seeds = 4,
+                      .axes = {frustration_axis(std::move(frustrations)), head_dim_axis({0}), lr_axis(std::move(lrs))}});
 }
 
 // gd in float64 over 6000 steps: the closed form and the engine agree to 1e-10

@@ -21,6 +21,7 @@
 #include "collapse/model/setup.hpp"
 #include "collapse/record_steps.hpp"
 #include "collapse/sweep/grid.hpp"
+#include "spec_builder.hpp"
 
 namespace collapse {
 namespace {
@@ -31,20 +32,12 @@ std::uint64_t bytes_of(const std::vector<T>& v) {
 }
 
 SweepSpec spec_of(ModelKind kind, Precision precision, IntegratorMethod method, int head_dim) {
-    SweepSpec spec;
+    SweepSpec spec = testing::test_spec(
+        {.classes = 5, .samples_per_class = 7, .dim = 6, .method = method, .max_steps = 300, .precision = precision,
+         .record_points = 50, .save_samples = true, .save_initial = true,
+         .axes = {testing::frustration_axis({0.2}), testing::head_dim_axis({double(head_dim)}), testing::lr_axis({0.1})}});
     spec.shape.kind = kind;
-    spec.shape.classes = 5;
-    spec.shape.samples_per_class = 7;
-    spec.shape.dim = 6;
     spec.shape.input_dim = kind == ModelKind::teacher_student ? 9 : 0;
-    spec.integrator.precision = precision;
-    spec.integrator.method = method;
-    spec.integrator.max_steps = 300;
-    spec.output.record_points = 50;
-    spec.output.save_samples = true;
-    spec.output.save_initial = true;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.2}}, Axis{"head_dim", Axis::Type::integer, {double(head_dim)}},
-                 Axis{"lr", Axis::Type::real, {0.1}}};
     return spec;
 }
 
@@ -105,10 +98,7 @@ TEST(MemoryBudget, EstimateIsWhatTheCpuBackendAllocates) {
 // classes = 1000, samples_per_class = 100000, dim = 64: the 25.6 GB
 // state that passed validation and then aborted.
 TEST(MemoryBudget, RefusesAStateLargerThanMemoryNamingNumbersAndKeys) {
-    SweepSpec spec;
-    spec.shape.classes = 1000;
-    spec.shape.samples_per_class = 100000;
-    spec.shape.dim = 64;
+    const SweepSpec spec = testing::test_spec({.classes = 1000, .samples_per_class = 100000, .dim = 64});
     const TrajectoryMemory memory = host_trajectory_memory(spec);
     EXPECT_EQ(memory.state, (1000ull * 100000 * 64 + 1000 * 64) * 8);
     const HostMemory host{24ull << 30, "test"};
@@ -121,10 +111,7 @@ TEST(MemoryBudget, RefusesAStateLargerThanMemoryNamingNumbersAndKeys) {
 }
 
 TEST(MemoryBudget, SaturatesInsteadOfWrapping) {
-    SweepSpec spec;
-    spec.shape.classes = 2;
-    spec.shape.samples_per_class = 1073741823;
-    spec.shape.dim = 128;
+    const SweepSpec spec = testing::test_spec({.classes = 2, .samples_per_class = 1073741823, .dim = 128});
     const MemoryBudget budget = cpu_memory_budget(spec, 1 << 20, std::int64_t{1} << 62, HostMemory{1ull << 40, "test"});
     EXPECT_EQ(budget.needed(), UINT64_MAX);
     EXPECT_EQ(format_bytes(budget.needed()), "more than 16 EiB");
@@ -178,13 +165,9 @@ TEST(WorkerErrors, AllocationFailureInTheCpuBackendIsAnException) {
 #if defined(__SANITIZE_ADDRESS__)
     GTEST_SKIP() << "RLIMIT_AS and AddressSanitizer do not mix";
 #endif
-    SweepSpec spec;
-    spec.shape.classes = 2;
-    spec.shape.samples_per_class = 1 << 27;
-    spec.shape.dim = 1;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0}}, Axis{"head_dim", Axis::Type::integer, {0}},
-                 Axis{"lr", Axis::Type::real, {0.1}}};
-    spec.seeds = 4;
+    const SweepSpec spec = testing::test_spec(
+        {.classes = 2, .samples_per_class = 1 << 27, .dim = 1, .seeds = 4,
+         .axes = {testing::frustration_axis({0.0}), testing::head_dim_axis({0}), testing::lr_axis({0.1})}});
     const Grid grid(spec);
     const auto backend = make_cpu_backend(2);
     const pid_t child = ::fork();

@@ -12,6 +12,7 @@
 #include "collapse/refine/bisection.hpp"
 #include "collapse/refine/boundary_refinement.hpp"
 #include "reference.hpp"
+#include "spec_builder.hpp"
 
 namespace collapse::testing {
 namespace {
@@ -57,25 +58,19 @@ struct Planted {
 // One seed, one frustration, plain model: the diverged fraction jumps from 0 to 1 at 2/lambda_max.
 Planted planted_divergence(bool log_spaced) {
     Planted planted;
+    planted.spec = test_spec({.classes = 4, .samples_per_class = 8, .dim = 3,
+                              .max_steps = 60000, // divergence at lr_c (1 + e) takes ~ ln(1e12) / (4 e) steps
+                              .stop_on_collapse = false, .record_points = 8, .master_seed = 5, .seeds = 1});
     SweepSpec& spec = planted.spec;
-    spec.shape.classes = 4;
-    spec.shape.samples_per_class = 8;
-    spec.shape.dim = 3;
-    spec.integrator.max_steps = 60000; // divergence at lr_c (1 + e) takes ~ ln(1e12) / (4 e) steps
-    spec.collapse.stop_on_collapse = false;
-    spec.output.record_points = 8;
-    spec.master_seed = 5;
-    spec.seeds = 1;
     const double frustration = 0.25;
     const SeedDraws draws = draw_seed(spec.shape, 0, spec.master_seed, 0);
     const Eigen eigen =
         symmetric_eigen(scaled_laplacian(pair_list(draws, frustration), spec.shape.samples(), spec.shape.classes));
     planted.critical_lr = 2.0 / eigen.values.back();
     const double lr_c = planted.critical_lr;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {frustration}, false},
-                 Axis{"head_dim", Axis::Type::integer, {0}, false},
-                 log_spaced ? Axis{"lr", Axis::Type::real, {0.3 * lr_c, 0.6 * lr_c, 1.2 * lr_c}, true} // ratio 2
-                            : Axis{"lr", Axis::Type::real, {0.7 * lr_c, 1.3 * lr_c}, false}};
+    spec.axes = {frustration_axis({frustration}), head_dim_axis({0}),
+                 log_spaced ? real_axis("lr", {0.3 * lr_c, 0.6 * lr_c, 1.2 * lr_c}, true) // ratio 2
+                            : lr_axis({0.7 * lr_c, 1.3 * lr_c})};
     return planted;
 }
 
@@ -141,15 +136,10 @@ TEST(Refinement, FindsPlantedDivergenceBoundary) {
 // median of the seeds' own 2/lambda_max (seed 0's). Probes stopped at
 // collapse gave 6.512, 7 tol too high.
 TEST(Refinement, DivergenceBoundaryIsTheMedianCriticalLrDespiteCollapse) {
-    SweepSpec spec;
-    spec.shape.classes = 4;
-    spec.shape.samples_per_class = 10;
-    spec.shape.dim = 8;
-    spec.integrator.max_steps = 20000; // detection delay ln(1e12) / (4 e) steps at lr_c (1 + e): e ~ 3.5e-4
-    spec.collapse.stop_on_collapse = true;
-    spec.output.record_points = 8;
-    spec.master_seed = 2026;
-    spec.seeds = 5;
+    SweepSpec spec = test_spec({.classes = 4, .samples_per_class = 10, .dim = 8,
+                                // detection delay ln(1e12) / (4 e) steps at lr_c (1 + e): e ~ 3.5e-4
+                                .max_steps = 20000, .stop_on_collapse = true, .record_points = 8,
+                                .master_seed = 2026, .seeds = 5});
     const double frustration = 0.3;
     std::vector<double> critical;
     for (std::int64_t seed = 0; seed < spec.seeds; ++seed) {
@@ -161,9 +151,7 @@ TEST(Refinement, DivergenceBoundaryIsTheMedianCriticalLrDespiteCollapse) {
     std::vector<double> sorted = critical;
     std::sort(sorted.begin(), sorted.end());
     const double median = sorted[2];
-    spec.axes = {Axis{"frustration", Axis::Type::real, {frustration}, false},
-                 Axis{"head_dim", Axis::Type::integer, {0}, false},
-                 Axis{"lr", Axis::Type::real, {0.5 * sorted.front(), 1.5 * sorted.back()}, false}};
+    spec.axes = {frustration_axis({frustration}), head_dim_axis({0}), lr_axis({0.5 * sorted.front(), 1.5 * sorted.back()})};
     const std::vector<std::int8_t> status = run_statuses(spec);
 
     refine::RefineOptions options;
@@ -218,16 +206,7 @@ private:
 };
 
 SweepSpec lr_grid_spec(std::vector<double> lr, std::int64_t seeds) {
-    SweepSpec spec;
-    spec.shape.classes = 2;
-    spec.shape.samples_per_class = 1;
-    spec.shape.dim = 1;
-    spec.integrator.max_steps = 1;
-    spec.output.record_points = 2;
-    spec.seeds = seeds;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0, 0.5}, false},
-                 Axis{"head_dim", Axis::Type::integer, {0}, false}, Axis{"lr", Axis::Type::real, std::move(lr), false}};
-    return spec;
+    return tiny_spec(seeds, {frustration_axis({0.0, 0.5}), head_dim_axis({0}), lr_axis(std::move(lr))});
 }
 
 TEST(Refinement, NonMonotoneQuantityRecordsEveryCrossingAndRefinesTheFirst) {

@@ -10,35 +10,18 @@
 #include "collapse/theory/diagnostics.hpp"
 #include "collapse/theory/selfconsistency.hpp"
 #include "collapse/theory/spectrum.hpp"
+#include "core_test_support.hpp"
 #include "reference.hpp"
+#include "spec_builder.hpp"
 
 namespace collapse::testing {
 namespace {
 
 SweepSpec theory_spec(IntegratorMethod method) {
-    SweepSpec spec;
-    spec.shape.classes = 3;
-    spec.shape.samples_per_class = 6;
-    spec.shape.dim = 4;
-    spec.integrator.method = method;
-    spec.integrator.max_steps = 300;
-    spec.output.record_points = 16;
-    spec.master_seed = 99;
-    spec.seeds = 3;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0, 0.2, 0.5}, false},
-                 Axis{"head_dim", Axis::Type::integer, {0, 3}, false},
-                 Axis{"lr", Axis::Type::real, {0.05, 0.4}, false},
-                 Axis{"stop_gradient", Axis::Type::boolean, {0, 1}, false}};
-    return spec;
-}
-
-BatchOutput run_all(const SweepSpec& spec, const Grid& grid) {
-    std::vector<std::int64_t> flat(static_cast<std::size_t>(grid.size()));
-    std::iota(flat.begin(), flat.end(), 0);
-    BatchOutput out;
-    make_cpu_backend(2)->run_batch(spec, grid, flat, out);
-    theory::analyse_batch(spec, grid, out, 2); // what the scheduler does after every batch
-    return out;
+    return test_spec({.classes = 3, .samples_per_class = 6, .dim = 4, .method = method, .max_steps = 300,
+                      .record_points = 16, .master_seed = 99, .seeds = 3,
+                      .axes = {frustration_axis({0.0, 0.2, 0.5}), head_dim_axis({0, 3}), lr_axis({0.05, 0.4}),
+                               stop_gradient_axis()}});
 }
 
 // R(-x) per step of the integrator, written out independently of the engine.
@@ -50,7 +33,7 @@ TEST(Theory, ColumnsMatchDenseReference) {
     for (IntegratorMethod method : {IntegratorMethod::gd, IntegratorMethod::rk4}) {
         const SweepSpec spec = theory_spec(method);
         const Grid grid(spec);
-        const BatchOutput out = run_all(spec, grid);
+        const BatchOutput out = run_analysed(spec, grid);
         ASSERT_EQ(out.theory.size(), out.size());
         for (std::size_t b = 0; b < out.size(); ++b) {
             const TrajectoryParams params = grid.params(out.flat_index[b]);
@@ -112,13 +95,12 @@ TEST(Theory, TheorySlowRateIsTheMeasuredAsymptote) {
     for (double frustration : {0.1, 0.3})
         for (std::int64_t seed = 0; seed < 3; ++seed) {
             spec.master_seed = 7 + static_cast<std::uint64_t>(seed);
-            spec.axes = {Axis{"frustration", Axis::Type::real, {frustration}, false},
-                         Axis{"head_dim", Axis::Type::integer, {0}, false}, Axis{"lr", Axis::Type::real, {0.5}, false}};
+            spec.axes = {frustration_axis({frustration}), head_dim_axis({0}), lr_axis({0.5})};
             spec.integrator.max_steps = 10; // a first pass only for the predicted rate, to size the run
-            const double predicted = run_all(spec, Grid(spec)).theory[0].theory_slow_rate;
+            const double predicted = run_analysed(spec, Grid(spec)).theory[0].theory_slow_rate;
             if (!(predicted > 0)) continue;
             spec.integrator.max_steps = static_cast<std::int64_t>(std::log(1e8) / predicted / 0.5) + 200;
-            const BatchOutput out = run_all(spec, Grid(spec));
+            const BatchOutput out = run_analysed(spec, Grid(spec));
             SCOPED_TRACE("f " + std::to_string(frustration) + " master seed " + std::to_string(spec.master_seed));
             ASSERT_LT(out.summary[0].final_label_distance, 1e-6);
             EXPECT_NEAR(out.summary[0].slow_rate / out.theory[0].theory_slow_rate, 1.0, 0.05);
@@ -131,20 +113,12 @@ TEST(Theory, TheorySlowRateIsTheMeasuredAsymptote) {
 // collapses, which satisfies the relation trivially, so the column is NaN there and an unconverged
 // state is the case that must read large.
 TEST(Theory, SelfConsistencyResidual) {
-    SweepSpec spec;
-    spec.shape.classes = 4;
-    spec.shape.samples_per_class = 20;
-    spec.shape.dim = 8;
-    spec.integrator.max_steps = 100000;
-    spec.output.record_points = 16;
-    spec.master_seed = 1;
-    spec.seeds = 1;
-    spec.collapse.stop_on_collapse = false;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.1, 0.3, 0.6}, false},
-                 Axis{"head_dim", Axis::Type::integer, {8}, false}, Axis{"lr", Axis::Type::real, {0.05}, false},
-                 Axis{"stop_gradient", Axis::Type::boolean, {0, 1}, false}};
+    SweepSpec spec = test_spec({.classes = 4, .samples_per_class = 20, .dim = 8, .max_steps = 100000,
+                                .stop_on_collapse = false, .record_points = 16, .master_seed = 1, .seeds = 1,
+                                .axes = {frustration_axis({0.1, 0.3, 0.6}), head_dim_axis({8}), lr_axis({0.05}),
+                                         stop_gradient_axis()}});
     const Grid grid(spec);
-    const BatchOutput out = run_all(spec, grid);
+    const BatchOutput out = run_analysed(spec, grid);
     const std::size_t labels = 4 * 8, head = 8 * 8;
     for (std::size_t b = 0; b < out.size(); ++b) {
         const TrajectoryParams params = grid.params(out.flat_index[b]);
@@ -170,7 +144,7 @@ TEST(Theory, SelfConsistencyResidual) {
     spec.integrator.max_steps = 50;
     spec.axes.back().values = {1};
     const Grid early_grid(spec);
-    const BatchOutput early = run_all(spec, early_grid);
+    const BatchOutput early = run_analysed(spec, early_grid);
     for (std::size_t b = 0; b < early.size(); ++b) EXPECT_GT(early.theory[b].selfconsistency_residual, 0.2);
 }
 

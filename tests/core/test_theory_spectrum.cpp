@@ -15,7 +15,9 @@
 #include "collapse/theory/diagnostics.hpp"
 #include "collapse/theory/exact_trace.hpp"
 #include "collapse/theory/spectrum.hpp"
+#include "core_test_support.hpp"
 #include "reference.hpp"
+#include "spec_builder.hpp"
 
 extern "C" void dsyev_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
                        double* work, const int* lwork, int* info);
@@ -254,22 +256,11 @@ TEST(TheorySpectrum, ExactTraceReachesTheAsymptoteFarBelowRoundOff) {
 // critical_lr on the medium shape (K = 10, n = 100, N = 1000, d = 32), which
 // the old 256-node cap left NaN, through the scheduler's analysis.
 TEST(TheorySpectrum, CriticalLrOnMediumShape) {
-    SweepSpec spec;
-    spec.shape.classes = 10;
-    spec.shape.samples_per_class = 100;
-    spec.shape.dim = 32;
-    spec.integrator.max_steps = 4;
-    spec.output.record_points = 4;
-    spec.master_seed = 5;
-    spec.seeds = 2;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0, 0.1}, false},
-                 Axis{"head_dim", Axis::Type::integer, {0}, false}, Axis{"lr", Axis::Type::real, {0.5}, false}};
+    const SweepSpec spec =
+        test_spec({.classes = 10, .samples_per_class = 100, .dim = 32, .max_steps = 4, .record_points = 4,
+                   .master_seed = 5, .seeds = 2, .axes = {frustration_axis({0.0, 0.1}), head_dim_axis({0}), lr_axis({0.5})}});
     const Grid grid(spec);
-    std::vector<std::int64_t> flat(static_cast<std::size_t>(grid.size()));
-    std::iota(flat.begin(), flat.end(), 0);
-    BatchOutput out;
-    make_cpu_backend(2)->run_batch(spec, grid, flat, out);
-    theory::analyse_batch(spec, grid, out, 2);
+    const BatchOutput out = run_analysed(spec, grid);
     for (std::size_t b = 0; b < out.size(); ++b) {
         const TrajectoryParams params = grid.params(out.flat_index[b]);
         const SeedDraws draws = draw_seed(spec.shape, 0, spec.master_seed, params.seed_index);

@@ -12,42 +12,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 import h5py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
-from sweep_files import assert_same_data, datasets, small_spec  # noqa: E402
-
-BINARY = None
-
-
-# Flags that work as root in a container with loopback only (here and in CI):
-# shared-memory transport without the single-copy (CMA) mechanism containers
-# often forbid, oversubscription for more ranks than cores, no core binding.
-MPI_ENV = {
-    'OMPI_ALLOW_RUN_AS_ROOT': '1',
-    'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM': '1',
-    'OMPI_MCA_btl': 'self,vader',
-    'OMPI_MCA_btl_vader_single_copy_mechanism': 'none',
-    'OMPI_MCA_rmaps_base_oversubscribe': '1',
-    'OMPI_MCA_hwloc_base_binding_policy': 'none',
-}
-
-
-def run(*args, **kwargs):
-    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=300, **kwargs)
-
-
-def mpirun_command(ranks, *args):
-    return ['mpirun', '-n', str(ranks), BINARY, *args]
-
-
-def mpirun(ranks, *args):
-    return subprocess.run(mpirun_command(ranks, *args), capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **MPI_ENV})
+import fixtures  # noqa: E402
+from fixtures import MPI_ENV, ScratchTest, mpirun, mpirun_command, run  # noqa: E402
+from sweep_files import assert_same_data, datasets  # noqa: E402
 
 
 def finished_count(path):
@@ -58,21 +31,9 @@ def finished_count(path):
         return 0
 
 
-class MpiTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-
-    def tearDown(self):
-        self.dir.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.dir.name, name)
-
-    def spec(self, name='spec.toml', max_steps=3000, seeds=4, stop_on_collapse='true'):
-        path = self.path(name)
-        with open(path, 'w') as f:
-            f.write(small_spec(max_steps, seeds, stop_on_collapse))
-        return path
+class MpiTest(ScratchTest):
+    def spec(self, name='spec.toml', **fields):
+        return self.write_spec(name, **fields)
 
     def single(self, spec, name='single.h5'):
         out = self.path(name)
@@ -208,7 +169,7 @@ def rank_process(launcher_pid, rank):
 
 
 if __name__ == '__main__':
-    BINARY = os.path.abspath(sys.argv.pop(1))
+    fixtures.BINARY = os.path.abspath(sys.argv.pop(1))
     if shutil.which('mpirun') is None:
         print('no mpirun: skipped')
         sys.exit(77)

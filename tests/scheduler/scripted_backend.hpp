@@ -1,5 +1,5 @@
 // Test doubles for the scheduler tests: a backend that runs nothing and
-// marks each trajectory with a fixed status, and the smallest valid spec.
+// marks each trajectory with a fixed status (and spec_builder's tiny_spec).
 #pragma once
 
 #include <atomic>
@@ -9,6 +9,7 @@
 
 #include "collapse/backend/backend.hpp"
 #include "collapse/backend/batch_assembly.hpp"
+#include "spec_builder.hpp"
 
 namespace collapse::testing {
 
@@ -34,18 +35,5 @@ private:
     TrajectoryStatus status_;
     std::chrono::milliseconds delay_;
 };
-
-inline SweepSpec tiny_spec(std::int64_t seeds) {
-    SweepSpec spec;
-    spec.shape.classes = 2;
-    spec.shape.samples_per_class = 1;
-    spec.shape.dim = 1;
-    spec.integrator.max_steps = 1;
-    spec.output.record_points = 2;
-    spec.seeds = seeds;
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0}, false}, Axis{"head_dim", Axis::Type::integer, {0}, false},
-                 Axis{"lr", Axis::Type::real, {0.1}, false}};
-    return spec;
-}
 
 } // namespace collapse::testing

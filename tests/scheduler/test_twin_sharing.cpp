@@ -14,11 +14,9 @@ namespace collapse {
 namespace {
 
 SweepSpec twin_spec(std::vector<double> heads, bool stop_gradient_first, std::int64_t seeds = 3) {
-    SweepSpec spec = testing::tiny_spec(seeds);
-    spec.axes = {Axis{"frustration", Axis::Type::real, {0.0, 0.5}, false},
-                 Axis{"head_dim", Axis::Type::integer, std::move(heads), false},
-                 Axis{"lr", Axis::Type::real, {0.1, 0.2}, false}};
-    const Axis stop_gradient{"stop_gradient", Axis::Type::boolean, {0.0, 1.0}, false};
+    SweepSpec spec = testing::tiny_spec(seeds, {testing::frustration_axis({0.0, 0.5}),
+                                                testing::head_dim_axis(std::move(heads)), testing::lr_axis({0.1, 0.2})});
+    const Axis stop_gradient = testing::stop_gradient_axis();
     if (stop_gradient_first) spec.axes.insert(spec.axes.begin(), stop_gradient);
     else spec.axes.push_back(stop_gradient);
     return spec;

@@ -69,27 +69,6 @@ std::int64_t per_trajectory(const SweepSpec& spec, const std::string& path) {
 
 } // namespace
 
-Axis real_axis(const std::string& name, std::vector<double> values, bool log_spaced) {
-    Axis axis;
-    axis.name = name;
-    axis.type = Axis::Type::real;
-    axis.values = std::move(values);
-    axis.log_spaced = log_spaced;
-    return axis;
-}
-
-Axis integer_axis(const std::string& name, std::vector<double> values) {
-    Axis axis = real_axis(name, std::move(values));
-    axis.type = Axis::Type::integer;
-    return axis;
-}
-
-Axis boolean_axis(const std::string& name) {
-    Axis axis = real_axis(name, {0.0, 1.0});
-    axis.type = Axis::Type::boolean;
-    return axis;
-}
-
 SpecOptions two_axis_options() {
     SpecOptions options;
     options.axes = {real_axis("frustration", {0.0, 0.05, 0.1}), integer_axis("head_dim", {0, 2})};
@@ -97,20 +76,12 @@ SpecOptions two_axis_options() {
 }
 
 SweepSpec make_spec(const SpecOptions& options) {
-    SweepSpec spec;
+    SweepSpec spec = collapse::testing::test_spec(
+        {.classes = 3, .samples_per_class = 4, .dim = 4, .max_steps = 1000, .precision = options.precision,
+         .record_points = options.record_points, .save_samples = options.save_samples,
+         .save_initial = options.save_initial, .master_seed = 12345, .seeds = options.seeds, .axes = options.axes});
     spec.shape.kind = options.kind;
-    spec.shape.classes = 3;
-    spec.shape.samples_per_class = 4;
-    spec.shape.dim = 4;
     spec.shape.input_dim = options.kind == ModelKind::teacher_student ? 5 : 0;
-    spec.integrator.max_steps = 1000;
-    spec.integrator.precision = options.precision;
-    spec.output.record_points = options.record_points;
-    spec.output.save_samples = options.save_samples;
-    spec.output.save_initial = options.save_initial;
-    spec.axes = options.axes;
-    spec.seeds = options.seeds;
-    spec.master_seed = 12345;
     spec.source_path = "synthetic.toml";
     spec.overrides = options.overrides;
     std::string text = "[model]\nkind = \"";

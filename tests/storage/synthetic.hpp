@@ -12,12 +12,13 @@
 #include "collapse/storage/result_reader.hpp"
 #include "collapse/storage/result_writer.hpp"
 #include "collapse/sweep/grid.hpp"
+#include "spec_builder.hpp"
 
 namespace collapse::storage::testing {
 
-Axis real_axis(const std::string& name, std::vector<double> values, bool log_spaced = false);
-Axis integer_axis(const std::string& name, std::vector<double> values);
-Axis boolean_axis(const std::string& name);
+using collapse::testing::boolean_axis;
+using collapse::testing::integer_axis;
+using collapse::testing::real_axis;
 
 struct SpecOptions {
     std::vector<Axis> axes;

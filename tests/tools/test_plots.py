@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import unittest
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np  # noqa: E402
 
 import collapse_sweep as cs  # noqa: E402
 from collapse_sweep.plots import cli, common, traces  # noqa: E402
+from test_tools import TempDirTest  # noqa: E402  (a class-wide scratch folder, self.dir)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE = ROOT / 'tools' / 'make_synthetic_output.py'
@@ -56,16 +56,7 @@ class Recorder:
         matplotlib.figure.Figure.savefig = self.original
 
 
-class TempDirTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls._dir = tempfile.TemporaryDirectory(prefix='collapse-plots-')
-        cls.dir = Path(cls._dir.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls._dir.cleanup()
-
+class PlotTestCase(TempDirTest):
     def plot(self, path, **kwargs):
         prefix = str(Path(path).with_suffix(''))
         with Recorder() as rec:
@@ -134,7 +125,7 @@ class StatsTest(unittest.TestCase):
         self.assertEqual(float(km['horizon']), 50.0)
 
 
-class PlotAxesTest(TempDirTest):
+class PlotAxesTest(PlotTestCase):
     """Every entry point on one-valued, two-valued and missing stop_gradient, head_dim and lr axes."""
 
     CASES = {
@@ -190,7 +181,7 @@ class PlotAxesTest(TempDirTest):
         self.assertTrue(any('exact theory' in t for t in legend), legend)
 
 
-class DefaultPointsTest(TempDirTest):
+class DefaultPointsTest(PlotTestCase):
     def test_avoids_all_diverged_cells(self):
         # gd diverges at lr >= 1 with a head, f = 0.4, no stop-gradient: the middle lr of [0.5, 1, 2]
         path = make(self.dir / 'div.h5', '--axis', 'lr=0.5,1,2')
@@ -215,7 +206,7 @@ class DefaultPointsTest(TempDirTest):
                 ds.sweep.results['status'].sel(p)  # every point exists
 
 
-class TheoryFigureTest(TempDirTest):
+class TheoryFigureTest(PlotTestCase):
     def test_window_rate_is_the_comparison(self):
         path = make(self.dir / 'th.h5', '--theory')
         _, figures = self.plot(path)
@@ -275,7 +266,7 @@ def add_boundary(path, axis, quantity, estimate_of):
         g.attrs.update(axis=axis, quantity=quantity, level=0.5)
 
 
-class BoundaryTest(TempDirTest):
+class BoundaryTest(PlotTestCase):
     def test_boundaries_labelled_by_axis_and_quantity(self):
         path = make(self.dir / 'b.h5')
         add_boundary(path, 'frustration', 'collapsed_fraction', lambda c: 0.15 + 0.0 * c['lr'])
@@ -289,7 +280,7 @@ class BoundaryTest(TempDirTest):
                             theory.BOUNDARY_COLOURS[('lr', 'diverged_fraction')])
 
 
-class WorkedExampleTest(TempDirTest):
+class WorkedExampleTest(PlotTestCase):
     """The Python blocks of docs/analysis.md's "Worked example" run as written on a synthetic file."""
 
     def test_worked_example_runs(self):

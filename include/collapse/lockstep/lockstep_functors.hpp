@@ -26,33 +26,59 @@
 
 namespace collapse::lockstep {
 
-// One entry r of a lane's padded state <-> its trajectory's state in the pool.
+enum class StatePart { x, y, head_a, head_b };
+
+// Where entry r of a lane's padded state (X, Y, A [H][d], B [d][H], in a
+// row) lies: its array, the size of one lane's block of that array, the
+// offset in the block, and whether it is an entry of a head of width h
+// rather than the zero padding of A's rows or B's columns beyond h.
+struct PaddedEntry {
+    StatePart part;
+    std::int64_t block;
+    std::int64_t offset;
+    bool in_head;
+};
+
+COLLAPSE_HD inline PaddedEntry padded_entry(const LockstepShape& s, int h, std::int64_t r) {
+    if (r < s.x_size()) return {StatePart::x, s.x_size(), r, true};
+    if ((r -= s.x_size()) < s.y_size()) return {StatePart::y, s.y_size(), r, true};
+    if ((r -= s.y_size()) < s.a_size()) return {StatePart::head_a, s.a_size(), r, r / s.dim < h}; // A[row][c]
+    r -= s.a_size();
+    return {StatePart::head_b, s.a_size(), r, r % s.head < h}; // B[a][col]
+}
+
+// The padded state array of `part`, and its gradient.
+template <class Real>
+COLLAPSE_HD Real* state_array(const LockstepView<Real>& v, StatePart part) {
+    return part == StatePart::x ? v.x : part == StatePart::y ? v.y : part == StatePart::head_a ? v.head_a : v.head_b;
+}
+
+template <class Real>
+COLLAPSE_HD const Real* gradient_array(const LockstepView<Real>& v, StatePart part) {
+    return part == StatePart::x        ? v.gradient_x
+           : part == StatePart::y      ? v.gradient_y
+           : part == StatePart::head_a ? v.gradient_a
+                                       : v.gradient_b;
+}
+
+// One entry r of a lane's padded state <-> its trajectory's state in the pool
+// (StateLayout: X, Y, A [h][d], B [d][h]).
 template <class Real>
 COLLAPSE_HD void transfer_state_entry(const LockstepView<Real>& v, Real* pool, bool pack, std::int64_t lane,
                                       const LockstepTask<Real>& task, std::int64_t r) {
     const LockstepShape& s = v.shape;
-    const int h = task.head_dim, H = s.head, d = s.dim;
+    const int h = task.head_dim;
+    const PaddedEntry at = padded_entry(s, h, r);
+    Real* padded = state_array(v, at.part) + lane * at.block + at.offset;
+    std::int64_t own = at.offset; // in the trajectory's state
+    if (at.part == StatePart::y) own += s.x_size();
+    else if (at.part == StatePart::head_a) own += s.x_size() + s.y_size();
+    else if (at.part == StatePart::head_b) // B[a][col] of the padded d x H is B[a][col] of the own d x h
+        own = s.x_size() + s.y_size() + static_cast<std::int64_t>(h) * s.dim + at.offset / s.head * h +
+              at.offset % s.head;
     Real* base = pool + task.pool_offset;
-    Real* padded = nullptr;
-    Real* own = nullptr;
-    if (r < s.x_size()) {
-        padded = v.x + lane * s.x_size() + r;
-        own = base + r;
-    } else if ((r -= s.x_size()) < s.y_size()) {
-        padded = v.y + lane * s.y_size() + r;
-        own = base + s.x_size() + r;
-    } else if ((r -= s.y_size()) < s.a_size()) {
-        padded = v.head_a + lane * s.a_size() + r; // A[row][c], row < H
-        const std::int64_t row = r / d;
-        if (row < h) own = base + s.x_size() + s.y_size() + r;
-    } else {
-        r -= s.a_size();
-        padded = v.head_b + lane * s.a_size() + r; // B[a][col], col < H
-        const std::int64_t a = r / H, col = r % H;
-        if (col < h) own = base + s.x_size() + s.y_size() + static_cast<std::int64_t>(h) * d + a * h + col;
-    }
-    if (pack) *padded = own != nullptr ? *own : Real(0);
-    else if (own != nullptr) *own = *padded;
+    if (pack) *padded = at.in_head ? base[own] : Real(0);
+    else if (at.in_head) base[own] = *padded;
 }
 
 // Per-trajectory state <-> the padded lockstep arrays. `pack` copies in from
@@ -292,27 +318,11 @@ struct UpdateState {
         if (!v.watch[b].active) return;
         const LockstepTask<Real>& task = v.tasks[v.lane_trajectory[b]];
         const Real lr = static_cast<Real>(task.settings.lr), scale = task.inverse_pair_count;
-        std::int64_t r = e % s.state_size();
-        Real* value;
-        const Real* raw;
-        if (r < s.x_size()) {
-            value = v.x + b * s.x_size() + r;
-            raw = v.gradient_x + b * s.x_size() + r;
-        } else if ((r -= s.x_size()) < s.y_size()) {
-            value = v.y + b * s.y_size() + r;
-            raw = v.gradient_y + b * s.y_size() + r;
-        } else if ((r -= s.y_size()) < s.a_size()) {
-            if (r / s.dim >= task.head_dim) return;
-            value = v.head_a + b * s.a_size() + r;
-            raw = v.gradient_a + b * s.a_size() + r;
-        } else {
-            r -= s.a_size();
-            if (r % s.head >= task.head_dim) return;
-            value = v.head_b + b * s.a_size() + r;
-            raw = v.gradient_b + b * s.a_size() + r;
-        }
-        const Real gradient = *raw * scale;
-        *value -= lr * gradient;
+        const PaddedEntry at = padded_entry(s, task.head_dim, e % s.state_size());
+        if (!at.in_head) return;
+        const std::int64_t index = b * at.block + at.offset;
+        const Real gradient = gradient_array(v, at.part)[index] * scale;
+        state_array(v, at.part)[index] -= lr * gradient;
     }
 };
 
