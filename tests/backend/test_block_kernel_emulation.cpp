@@ -1,0 +1,165 @@
+// The fused block kernel without a device (CUDA builds): its body
+// (run_block_slot) on a block of coroutine lanes (kernel_emulation.hpp) over
+// the CUDA backend's own pools, against the CPU backend and the team
+// kernel; bit-identity across batch sizes, block order, team and tile sizes;
+// its launch plans for 99, 163 and 227 KiB of shared memory per block.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <set>
+#include <string>
+
+#include "backend_test_support.hpp"
+#include "device_batch.hpp"
+#include "kernel_emulation.hpp"
+
+namespace collapse::testing {
+namespace {
+
+class BlockKernelHostEmulation : public ::testing::TestWithParam<Precision> {};
+
+// Summed in another order than the CPU backend: the parity bounds hold, not bit-identity.
+TEST_P(BlockKernelHostEmulation, MatchesTheCpuBackend) {
+    const Precision precision = GetParam();
+    const SweepSpec spec = at_fused_kernel_dim(parity_spec(precision, IntegratorMethod::gd));
+    const auto cpu = make_cpu_backend(1);
+    HostEmulatedCudaBackend block(EmulatedKernel::block());
+    const auto expected = run_grid(*cpu, spec, 64);
+    std::set<TrajectoryStatus> statuses;
+    for (const auto& [flat, output] : expected) statuses.insert(output.summary[0].status);
+    EXPECT_EQ(statuses.size(), 3u) << "the grid should have stable, collapsed and diverged trajectories";
+    const auto actual = run_grid(block, spec, 64);
+    ASSERT_FALSE(block.block_plans().empty());
+    EXPECT_EQ(block.block_plans()[0].dim, 8);
+    if (precision == Precision::float64) expect_close_results(expected, actual, 1e-9);
+    else expect_same_statuses(expected, actual, 0.01);
+}
+
+INSTANTIATE_TEST_SUITE_P(Precision, BlockKernelHostEmulation,
+                         ::testing::Values(Precision::float32, Precision::float64),
+                         [](const auto& param_info) {
+                             return param_info.param == Precision::float32 ? "float32" : "float64";
+                         });
+
+// d = 16, 32 and 64 (the other instantiations: 2x2 or 4x4 G micro-tiles, more
+// column groups), the projected metric without early stop, float64.
+TEST(BlockKernelHostEmulation, WiderDimensionsMatchTheCpuBackend) {
+    for (int dim : {16, 32, 64}) {
+        SCOPED_TRACE("d = " + std::to_string(dim));
+        // Seed 2024: with 2025 at d = 64 the CPU's peak_accuracy_step is 2 and
+        // this kernel's 0, one sample's nearest label flipping at a near-tie.
+        SweepSpec spec = parity_spec(Precision::float64, IntegratorMethod::gd);
+        spec.shape.dim = dim;
+        spec.integrator.max_steps = 300;
+        spec.seeds = 1;
+        spec.axes[0].values = {0.2};
+        spec.collapse.metric = CollapseMetric::projected;
+        spec.collapse.stop_on_collapse = false;
+        const auto cpu = make_cpu_backend(1);
+        HostEmulatedCudaBackend block(EmulatedKernel::block());
+        expect_close_results(run_grid(*cpu, spec, 64), run_grid(block, spec, 64), 1e-9);
+        EXPECT_EQ(block.block_plans().at(0).dim, dim);
+    }
+}
+
+// SPEC §5: batch size, block order (shuffled per batch), team size and tile
+// size change no bit. mixed_spec's lr 0.3 is chaotic for gd with a head:
+// any difference in the sums would show.
+TEST(BlockKernelHostEmulation, BitIdenticalAcrossBatchesTeamAndTileSizes) {
+    for (Precision precision : {Precision::float64, Precision::float32}) {
+        SCOPED_TRACE(precision == Precision::float64 ? "float64" : "float32");
+        const SweepSpec spec = at_fused_kernel_dim(mixed_spec(precision, IntegratorMethod::gd));
+        HostEmulatedCudaBackend planned(EmulatedKernel::block());
+        const auto expected = run_grid(planned, spec, 64);
+        EXPECT_EQ(planned.block_plans().at(0).threads_per_block, 32);
+        EXPECT_EQ(planned.block_plans().at(0).tile_samples, 32);
+        expect_bit_identical(expected, run_grid(planned, spec, 7));
+        HostEmulatedCudaBackend more_threads(EmulatedKernel::block(64)), larger_tile(EmulatedKernel::block(32, 64));
+        expect_bit_identical(expected, run_grid(more_threads, spec, 13));
+        expect_bit_identical(expected, run_grid(larger_tile, spec, 64));
+    }
+}
+
+// The fused step computes every state entry with the team kernel's chains
+// (team_model.hpp: W x_i, R1, dX, G, class sums, W y_k in the same order):
+// states, steps and statuses are the team kernel's bits; only the loss's
+// sum is ordered differently (32 fixed partials against rank order).
+TEST(BlockKernelHostEmulation, StatesAreTheTeamKernelsBits) {
+    const SweepSpec spec = at_fused_kernel_dim(mixed_spec(Precision::float64, IntegratorMethod::gd));
+    HostEmulatedCudaBackend block(EmulatedKernel::block()), team(EmulatedKernel::team(3));
+    const auto expected = run_grid(team, spec, 64), actual = run_grid(block, spec, 64);
+    ASSERT_EQ(expected.size(), actual.size());
+    for (const auto& [flat, output] : expected) {
+        const BatchOutput& other = actual.at(flat);
+        EXPECT_EQ(output.summary[0].status, other.summary[0].status) << flat;
+        EXPECT_EQ(output.summary[0].final_step, other.summary[0].final_step) << flat;
+        EXPECT_EQ(output.summary[0].collapse_step, other.summary[0].collapse_step) << flat;
+        EXPECT_EQ(output.final_sample_embeddings, other.final_sample_embeddings) << flat;
+        EXPECT_EQ(output.final_label_embeddings, other.final_label_embeddings) << flat;
+        EXPECT_EQ(output.final_head, other.final_head) << flat;
+    }
+    expect_close_results(expected, actual, 1e-13);
+}
+
+// Launch plans from the device's limits. Bytes written out by hand:
+// slots (a double per thread), then W (d x (d+1)), G (d x d), five K x d
+// label blocks, the per-sample loss (S) and two S x (d+1) tiles.
+TEST(BlockLaunchPlan, TileFollowsTheSharedMemoryOfThePart) {
+    cuda::TrajectoryTask<float> medium;
+    medium.dims = TrajectoryDims{10, 1000, 32, 32, 0};
+    // (32*33 + 32*32 + 5*320) + 128 * (1 + 2*33) = 3680 + 8576 reals, plus 256 slots.
+    for (const cuda::DeviceLimits& limits :
+         {cuda::DeviceLimits::sm86_a40(), cuda::DeviceLimits::sm80_a100(), cuda::DeviceLimits::sm90_h100()}) {
+        const cuda::BlockLaunchPlan plan = cuda::plan_block_launch(&medium, 1, IntegratorMethod::gd, limits);
+        EXPECT_EQ(plan.threads_per_block, 256);
+        EXPECT_EQ(plan.tile_samples, 128);
+        EXPECT_EQ(plan.dim, 32);
+        EXPECT_EQ(plan.shared_reals, 12256u);
+        EXPECT_EQ(plan.shared_bytes, 256u * 8 + 12256u * 4);
+    }
+    // Medium in float64: 100 096 B, under 99 KiB (101 376 B): one block per A40 SM, two per H100 SM.
+    cuda::TrajectoryTask<double> wide;
+    wide.dims = medium.dims;
+    EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).shared_bytes,
+              100096u);
+    EXPECT_EQ(
+        cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).blocks_per_multiprocessor,
+        1);
+    EXPECT_EQ(
+        cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm90_h100()).blocks_per_multiprocessor,
+        2);
+    // d = 64, h = 64, float64: 11 456 + 131 S reals. 227 KiB takes S = 128 (227 840 B),
+    // 163 KiB S = 64 (160 768 B), and 99 KiB not even S = 32 (127 232 B): no plan.
+    wide.dims = TrajectoryDims{10, 1000, 64, 64, 0};
+    const cuda::BlockLaunchPlan h100 = cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm90_h100());
+    EXPECT_EQ(h100.tile_samples, 128);
+    EXPECT_EQ(h100.shared_bytes, 227840u);
+    const cuda::BlockLaunchPlan a100 = cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm80_a100());
+    EXPECT_EQ(a100.tile_samples, 64);
+    EXPECT_EQ(a100.shared_bytes, 160768u);
+    EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).threads_per_block, 0);
+    // A plain batch (h = 0) leaves out W, G and the head's label blocks: 2 * 640 + 131 S reals,
+    // S = 64 on 99 KiB (79 360 B), 128 on 227 KiB.
+    wide.dims.head_dim = 0;
+    EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).shared_reals,
+              2u * 640 + 131u * 64);
+    EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm90_h100()).shared_reals,
+              2u * 640 + 131u * 128);
+}
+
+TEST(BlockLaunchPlan, OnlyGdOnTheEmbeddingKindAtTheCompiledDimensions) {
+    EXPECT_TRUE(cuda::block_kernel_supports(TrajectoryDims{3, 24, 8, 3, 0}, IntegratorMethod::gd));
+    EXPECT_FALSE(cuda::block_kernel_supports(TrajectoryDims{3, 24, 8, 3, 0}, IntegratorMethod::rk4));
+    EXPECT_FALSE(cuda::block_kernel_supports(TrajectoryDims{3, 24, 4, 3, 0}, IntegratorMethod::gd)); // mixed_spec's d
+    EXPECT_FALSE(cuda::block_kernel_supports(TrajectoryDims{3, 24, 8, 3, 6}, IntegratorMethod::gd)); // teacher-student
+    EXPECT_FALSE(cuda::block_kernel_supports(TrajectoryDims{2, 1 << 27, 32, 0, 0}, IntegratorMethod::gd)); // int indices
+    cuda::TrajectoryTask<float> task;
+    task.dims = TrajectoryDims{3, 24, 8, 3, 0};
+    EXPECT_EQ(cuda::plan_block_launch(&task, 1, IntegratorMethod::rk4, cuda::DeviceLimits::sm90_h100()).threads_per_block, 0);
+    ::setenv("COLLAPSE_CUDA_KERNEL", "block", 1);
+    EXPECT_EQ(cuda::kernel_choice_from_environment(), cuda::KernelChoice::block);
+    ::unsetenv("COLLAPSE_CUDA_KERNEL");
+}
+
+} // namespace
+} // namespace collapse::testing
