@@ -41,7 +41,7 @@ BlockLaunchPlan plan_block_launch(const TrajectoryTask<Real>* tasks, std::int64_
     const int samples_rounded = (dims.samples + 31) / 32 * 32;
     for (int tile : {128, 64, 32}) {
         if (tile > samples_rounded && tile > 32) continue;
-        const std::size_t reals = FusedBlockLayout(dims.classes, dims.dim, with_head, tile).reals;
+        const std::size_t reals = FusedBlockLayout(dims.classes, dims.dim, with_head, tile, sizeof(Real)).reals;
         const std::size_t bytes = block_shared_bytes(threads, reals, sizeof(Real));
         if (bytes > limits.shared_bytes_per_block_optin) continue;
         plan.threads_per_block = threads;

@@ -223,7 +223,7 @@ public:
             if (kernel_.tile_samples > 0) {
                 plan.tile_samples = kernel_.tile_samples;
                 plan.shared_reals = FusedBlockLayout(host.tasks[0].dims.classes, host.tasks[0].dims.dim, true,
-                                                     kernel_.tile_samples).reals;
+                                                     kernel_.tile_samples, sizeof(Real)).reals;
             }
             block_plans_.push_back(plan);
             LaneScheduler scheduler;

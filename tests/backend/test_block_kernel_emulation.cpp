@@ -102,49 +102,51 @@ TEST(BlockKernelHostEmulation, StatesAreTheTeamKernelsBits) {
 }
 
 // Launch plans from the device's limits. Bytes written out by hand:
-// slots (a double per thread), then W (d x (d+1)), G (d x d), five K x d
-// label blocks, the per-sample loss (S) and two S x (d+1) tiles.
+// slots (a double per thread), then the watch (152 B: 38 floats or 19
+// doubles), W (d x (d+1)), G (d x d), five K x d label blocks, the
+// per-sample loss (S) and two S x (d+1) tiles.
 TEST(BlockLaunchPlan, TileFollowsTheSharedMemoryOfThePart) {
+    EXPECT_EQ(sizeof(FusedBlockWatch), 152u);
     cuda::TrajectoryTask<float> medium;
     medium.dims = TrajectoryDims{10, 1000, 32, 32, 0};
-    // (32*33 + 32*32 + 5*320) + 128 * (1 + 2*33) = 3680 + 8576 reals, plus 256 slots.
+    // 38 + (32*33 + 32*32 + 5*320) + 128 * (1 + 2*33) = 38 + 3680 + 8576 reals, plus 256 slots.
     for (const cuda::DeviceLimits& limits :
          {cuda::DeviceLimits::sm86_a40(), cuda::DeviceLimits::sm80_a100(), cuda::DeviceLimits::sm90_h100()}) {
         const cuda::BlockLaunchPlan plan = cuda::plan_block_launch(&medium, 1, IntegratorMethod::gd, limits);
         EXPECT_EQ(plan.threads_per_block, 256);
         EXPECT_EQ(plan.tile_samples, 128);
         EXPECT_EQ(plan.dim, 32);
-        EXPECT_EQ(plan.shared_reals, 12256u);
-        EXPECT_EQ(plan.shared_bytes, 256u * 8 + 12256u * 4);
+        EXPECT_EQ(plan.shared_reals, 12294u);
+        EXPECT_EQ(plan.shared_bytes, 256u * 8 + 12294u * 4);
     }
-    // Medium in float64: 100 096 B, under 99 KiB (101 376 B): one block per A40 SM, two per H100 SM.
+    // Medium in float64: 100 248 B, under 99 KiB (101 376 B): one block per A40 SM, two per H100 SM.
     cuda::TrajectoryTask<double> wide;
     wide.dims = medium.dims;
     EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).shared_bytes,
-              100096u);
+              100248u);
     EXPECT_EQ(
         cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).blocks_per_multiprocessor,
         1);
     EXPECT_EQ(
         cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm90_h100()).blocks_per_multiprocessor,
         2);
-    // d = 64, h = 64, float64: 11 456 + 131 S reals. 227 KiB takes S = 128 (227 840 B),
-    // 163 KiB S = 64 (160 768 B), and 99 KiB not even S = 32 (127 232 B): no plan.
+    // d = 64, h = 64, float64: 19 + 11 456 + 131 S reals. 227 KiB takes S = 128 (227 992 B),
+    // 163 KiB S = 64 (160 920 B), and 99 KiB not even S = 32 (127 384 B): no plan.
     wide.dims = TrajectoryDims{10, 1000, 64, 64, 0};
     const cuda::BlockLaunchPlan h100 = cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm90_h100());
     EXPECT_EQ(h100.tile_samples, 128);
-    EXPECT_EQ(h100.shared_bytes, 227840u);
+    EXPECT_EQ(h100.shared_bytes, 227992u);
     const cuda::BlockLaunchPlan a100 = cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm80_a100());
     EXPECT_EQ(a100.tile_samples, 64);
-    EXPECT_EQ(a100.shared_bytes, 160768u);
+    EXPECT_EQ(a100.shared_bytes, 160920u);
     EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).threads_per_block, 0);
-    // A plain batch (h = 0) leaves out W, G and the head's label blocks: 2 * 640 + 131 S reals,
-    // S = 64 on 99 KiB (79 360 B), 128 on 227 KiB.
+    // A plain batch (h = 0) leaves out W, G and the head's label blocks: 19 + 2 * 640 + 131 S
+    // reals, S = 64 on 99 KiB (79 512 B), 128 on 227 KiB.
     wide.dims.head_dim = 0;
     EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).shared_reals,
-              2u * 640 + 131u * 64);
+              19u + 2 * 640 + 131u * 64);
     EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm90_h100()).shared_reals,
-              2u * 640 + 131u * 128);
+              19u + 2 * 640 + 131u * 128);
 }
 
 TEST(BlockLaunchPlan, OnlyGdOnTheEmbeddingKindAtTheCompiledDimensions) {

@@ -53,11 +53,20 @@ struct FusedTiling {
     static constexpr int g_side = D >= 32 ? 4 : 2;   // G micro-tile: g_side x g_side entries
 };
 
+// The SPEC §3 bookkeeping of the block, in shared memory: the leader
+// observes, every thread reads the decision. Kept out of the threads'
+// registers, which the micro-GEMMs need (the summary alone is 15 doubles).
+struct FusedBlockWatch {
+    TrajectoryWatch watch;
+    int stop = 0;
+};
+
 // One block's shared memory after its `threads` doubles of reduction slots,
-// in Reals. W, G, the label rows and the two sample tiles; A and B stay in
-// global memory (read once per step for W = B A), the label and head
-// gradients go to the spare buffer's label/head part.
+// in Reals of `real_bytes` each. The watch, W, G, the label rows and the two
+// sample tiles; A and B stay in global memory (read once per step for
+// W = B A), the label and head gradients go to the spare buffer's label/head part.
 struct FusedBlockLayout {
+    std::size_t watch = 0;            // FusedBlockWatch, 8-byte aligned (the area starts after the double slots)
     std::size_t head = 0;             // W, D x ld (head only)
     std::size_t head_gradient = 0;    // G accumulator, D x D (head only)
     std::size_t labels = 0;           // Y, K x D
@@ -70,10 +79,11 @@ struct FusedBlockLayout {
     std::size_t residual_tile = 0;    // P, then R1 rows of the tile, S x ld
     std::size_t reals = 0;
 
-    COLLAPSE_HD FusedBlockLayout(int classes, int dim, bool with_head, int tile_samples) {
+    COLLAPSE_HD FusedBlockLayout(int classes, int dim, bool with_head, int tile_samples, std::size_t real_bytes) {
         const std::size_t ld = static_cast<std::size_t>(dim) + 1;
         const std::size_t label_block = static_cast<std::size_t>(classes) * static_cast<std::size_t>(dim);
         std::size_t next = 0;
+        watch = next; next += (sizeof(FusedBlockWatch) + 7) / 8 * 8 / real_bytes;
         head = next; next += with_head ? static_cast<std::size_t>(dim) * ld : 0;
         head_gradient = next; next += with_head ? static_cast<std::size_t>(dim) * static_cast<std::size_t>(dim) : 0;
         labels = next; next += label_block;

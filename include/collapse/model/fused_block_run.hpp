@@ -4,6 +4,8 @@
 // evaluation and the gd update fused into one pass over X per step.
 #pragma once
 
+#include <new>
+
 #include "collapse/model/fused_block.hpp"
 
 namespace collapse {
@@ -17,7 +19,7 @@ COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajecto
     const int label_entries = classes * D, tile_samples = job.tile_samples;
     const bool with_head = head_dim > 0;
     const StateLayout state_layout(dims);
-    const FusedBlockLayout layout(classes, D, with_head, tile_samples);
+    const FusedBlockLayout layout(classes, D, with_head, tile_samples, sizeof(Real));
     Real* head = job.shared + layout.head;
     Real* head_gradient = job.shared + layout.head_gradient;
     Real* labels = job.shared + layout.labels;
@@ -43,8 +45,11 @@ COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajecto
     // The X buffers take turns: `current` holds X at this step, the pass writes `next`.
     Real* current = job.state;
     Real* next = job.spare;
-    TrajectoryWatch watch;
-    watch.start(*job.recorder.summary);
+    FusedBlockWatch* const block_watch = reinterpret_cast<FusedBlockWatch*>(job.shared + layout.watch);
+    if (leader) {
+        new (block_watch) FusedBlockWatch{};
+        block_watch->watch.start(*job.recorder.summary);
+    }
     team.sync();
 
     for (std::int64_t step = 0;; ++step) {
@@ -143,7 +148,9 @@ COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajecto
         const int correct_count = static_cast<int>(team.sum(correct));
         seen.loss = static_cast<double>(static_cast<Real>(0.5 * static_cast<double>(scale) * loss_sum));
         seen.accuracy = static_cast<double>(correct_count) / samples;
-        if (watch.observe(step, seen, job.settings, job.recorder, leader)) break;
+        if (leader) block_watch->stop = block_watch->watch.observe(step, seen, job.settings, job.recorder, true) ? 1 : 0;
+        team.sync();
+        if (block_watch->stop != 0) break; // rewritten only after the next step's barriers
 
         // Not stopping: the labels' and the head's gradients from the pass's sums, then their gd update.
         if (with_head) {
@@ -199,7 +206,7 @@ COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajecto
     team_for(team, label_entries, [&](int e) { job.state[state_layout.labels + e] = labels[e]; });
     if (current != job.state) team_for(team, samples * D, [&](int e) { job.state[e] = current[e]; });
     team.sync();
-    if (leader) *job.recorder.summary = watch.summary;
+    if (leader) *job.recorder.summary = block_watch->watch.summary;
 }
 
 } // namespace collapse
