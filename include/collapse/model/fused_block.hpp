@@ -50,7 +50,11 @@ struct FusedTiling {
     static constexpr int ld = D + 1;                 // padded row stride: rows and columns both bank-conflict free
     static constexpr int rows = 4;                   // samples per micro-tile of X W^T and R1 W
     static constexpr int cols = 4;                   // output columns per micro-tile
-    static constexpr int g_side = D >= 32 ? 4 : 2;   // G micro-tile: g_side x g_side entries
+    // G micro-tile, g_side x g_side entries: (D / g_side)^2 micro-tiles, 256
+    // at d = 32 and 64, one per thread of a 256-thread block, so the G
+    // product costs each thread what its dX micro-tiles cost (4x4 tiles at
+    // d = 32 left 3/4 of the block waiting on a quarter of it).
+    static constexpr int g_side = D == 64 ? 4 : 2;
 };
 
 // The SPEC §3 bookkeeping of the block, in shared memory: the leader
