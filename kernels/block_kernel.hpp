@@ -24,7 +24,7 @@ namespace collapse::cuda {
 // (fused_block.hpp), so both may follow the device.
 struct BlockLaunchPlan {
     int threads_per_block = 0; // 0: no plan (unsupported shape or method, or too little shared memory)
-    int tile_samples = 0;      // 128, 64 or 32
+    int tile_samples = 0;      // 256, 128, 64 or 32
     int dim = 0;               // the kernel's template d
     std::size_t shared_reals = 0; // FusedBlockLayout::reals
     std::size_t shared_bytes = 0; // the reduction slots (a double per thread) + shared_reals
@@ -36,8 +36,10 @@ struct BlockLaunchPlan {
 bool block_kernel_supports(const TrajectoryDims& dims, IntegratorMethod method);
 
 // The plan for a batch on a device with `limits`: threads from the shape
-// (team_threads_for), the largest tile of 128, 64 or 32 samples (no larger
-// than N rounded up to 32) whose shared memory fits a block.
+// (team_threads_for), and the largest tile of 256, 128, 64 or 32 samples
+// (no larger than the block or N rounded up to 32) that leaves shared memory
+// for the two blocks per multiprocessor the registers allow; the largest
+// that fits at all when none does.
 template <class Real>
 BlockLaunchPlan plan_block_launch(const TrajectoryTask<Real>* tasks, std::int64_t count, IntegratorMethod method,
                                   const DeviceLimits& limits);

@@ -12,6 +12,9 @@ namespace {
 
 // The runtime keeps 1 KiB of each block's shared memory for itself.
 constexpr std::size_t reserved_shared_bytes_per_block = 1024;
+// __launch_bounds__(256, 2) in block_kernel.cu: registers allow two blocks
+// per multiprocessor; a tile that leaves room for fewer costs occupancy.
+constexpr int register_blocks_per_multiprocessor = 2;
 
 } // namespace
 
@@ -39,20 +42,26 @@ BlockLaunchPlan plan_block_launch(const TrajectoryTask<Real>* tasks, std::int64_
     const int threads = team_threads_for(dims);
     if (threads > limits.max_threads_per_block) return plan;
     const int samples_rounded = (dims.samples + 31) / 32 * 32;
-    for (int tile : {128, 64, 32}) {
-        if (tile > samples_rounded && tile > 32) continue;
+    const int wanted_blocks = std::min(register_blocks_per_multiprocessor, limits.max_threads_per_multiprocessor / threads);
+    for (int tile : {256, 128, 64, 32}) {
+        // No larger than the block (a thread per sample in the per-sample phase) or N.
+        if (tile > 32 && (tile > threads || tile > samples_rounded)) continue;
         const std::size_t reals = FusedBlockLayout(dims.classes, dims.dim, with_head, tile, sizeof(Real)).reals;
         const std::size_t bytes = block_shared_bytes(threads, reals, sizeof(Real));
         if (bytes > limits.shared_bytes_per_block_optin) continue;
-        plan.threads_per_block = threads;
-        plan.tile_samples = tile;
-        plan.dim = dims.dim;
-        plan.shared_reals = reals;
-        plan.shared_bytes = bytes;
         const auto by_shared =
             static_cast<int>(limits.shared_bytes_per_multiprocessor / (bytes + reserved_shared_bytes_per_block));
-        plan.blocks_per_multiprocessor = std::max(1, std::min(by_shared, limits.max_threads_per_multiprocessor / threads));
-        return plan;
+        const int blocks = std::max(1, std::min(by_shared, limits.max_threads_per_multiprocessor / threads));
+        // The largest tile that fits, unless a smaller one keeps the blocks the registers allow.
+        if (plan.threads_per_block == 0 || blocks >= wanted_blocks) {
+            plan.threads_per_block = threads;
+            plan.tile_samples = tile;
+            plan.dim = dims.dim;
+            plan.shared_reals = reals;
+            plan.shared_bytes = bytes;
+            plan.blocks_per_multiprocessor = blocks;
+        }
+        if (blocks >= wanted_blocks) break;
     }
     return plan;
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "backend_test_support.hpp"
 #include "device_batch.hpp"
@@ -74,9 +75,12 @@ TEST(BlockKernelHostEmulation, BitIdenticalAcrossBatchesTeamAndTileSizes) {
         EXPECT_EQ(planned.block_plans().at(0).threads_per_block, 32);
         EXPECT_EQ(planned.block_plans().at(0).tile_samples, 32);
         expect_bit_identical(expected, run_grid(planned, spec, 7));
-        HostEmulatedCudaBackend more_threads(EmulatedKernel::block(64)), larger_tile(EmulatedKernel::block(32, 64));
+        HostEmulatedCudaBackend more_threads(EmulatedKernel::block(64));
         expect_bit_identical(expected, run_grid(more_threads, spec, 13));
-        expect_bit_identical(expected, run_grid(larger_tile, spec, 64));
+        for (int tile : {64, 256}) {
+            HostEmulatedCudaBackend larger_tile(EmulatedKernel::block(32, tile));
+            expect_bit_identical(expected, run_grid(larger_tile, spec, 64));
+        }
     }
 }
 
@@ -104,49 +108,57 @@ TEST(BlockKernelHostEmulation, StatesAreTheTeamKernelsBits) {
 // Launch plans from the device's limits. Bytes written out by hand:
 // slots (a double per thread), then the watch (152 B: 38 floats or 19
 // doubles), W (d x (d+1)), G (d x d), five K x d label blocks, the
-// per-sample loss (S) and two S x (d+1) tiles.
+// per-sample loss (S) and two S x (d+1) tiles. The plan takes the largest
+// tile (at most the 256 threads) that leaves room for two blocks per
+// multiprocessor (its shared memory plus 1 KiB each), else the largest that fits.
+struct ExpectedPlan {
+    cuda::DeviceLimits limits;
+    int tile;
+    std::size_t reals, bytes;
+    int blocks;
+};
+
+template <class Real>
+void expect_plans(const TrajectoryDims& dims, const std::vector<ExpectedPlan>& expected) {
+    cuda::TrajectoryTask<Real> task;
+    task.dims = dims;
+    for (const ExpectedPlan& want : expected) {
+        SCOPED_TRACE(std::to_string(want.limits.shared_bytes_per_block_optin / 1024) + " KiB");
+        const cuda::BlockLaunchPlan plan = cuda::plan_block_launch(&task, 1, IntegratorMethod::gd, want.limits);
+        EXPECT_EQ(plan.threads_per_block, want.tile == 0 ? 0 : 256);
+        EXPECT_EQ(plan.tile_samples, want.tile);
+        EXPECT_EQ(plan.shared_reals, want.reals);
+        EXPECT_EQ(plan.shared_bytes, want.bytes);
+        EXPECT_EQ(plan.blocks_per_multiprocessor, want.blocks);
+        EXPECT_EQ(plan.dim, want.tile > 0 ? dims.dim : 0);
+    }
+}
+
 TEST(BlockLaunchPlan, TileFollowsTheSharedMemoryOfThePart) {
     EXPECT_EQ(sizeof(FusedBlockWatch), 152u);
-    cuda::TrajectoryTask<float> medium;
-    medium.dims = TrajectoryDims{10, 1000, 32, 32, 0};
-    // 38 + (32*33 + 32*32 + 5*320) + 128 * (1 + 2*33) = 38 + 3680 + 8576 reals, plus 256 slots.
-    for (const cuda::DeviceLimits& limits :
-         {cuda::DeviceLimits::sm86_a40(), cuda::DeviceLimits::sm80_a100(), cuda::DeviceLimits::sm90_h100()}) {
-        const cuda::BlockLaunchPlan plan = cuda::plan_block_launch(&medium, 1, IntegratorMethod::gd, limits);
-        EXPECT_EQ(plan.threads_per_block, 256);
-        EXPECT_EQ(plan.tile_samples, 128);
-        EXPECT_EQ(plan.dim, 32);
-        EXPECT_EQ(plan.shared_reals, 12294u);
-        EXPECT_EQ(plan.shared_bytes, 256u * 8 + 12294u * 4);
-    }
-    // Medium in float64: 100 248 B, under 99 KiB (101 376 B): one block per A40 SM, two per H100 SM.
-    cuda::TrajectoryTask<double> wide;
-    wide.dims = medium.dims;
-    EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).shared_bytes,
-              100248u);
-    EXPECT_EQ(
-        cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).blocks_per_multiprocessor,
-        1);
-    EXPECT_EQ(
-        cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm90_h100()).blocks_per_multiprocessor,
-        2);
-    // d = 64, h = 64, float64: 19 + 11 456 + 131 S reals. 227 KiB takes S = 128 (227 992 B),
-    // 163 KiB S = 64 (160 920 B), and 99 KiB not even S = 32 (127 384 B): no plan.
-    wide.dims = TrajectoryDims{10, 1000, 64, 64, 0};
-    const cuda::BlockLaunchPlan h100 = cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm90_h100());
-    EXPECT_EQ(h100.tile_samples, 128);
-    EXPECT_EQ(h100.shared_bytes, 227992u);
-    const cuda::BlockLaunchPlan a100 = cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm80_a100());
-    EXPECT_EQ(a100.tile_samples, 64);
-    EXPECT_EQ(a100.shared_bytes, 160920u);
-    EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).threads_per_block, 0);
-    // A plain batch (h = 0) leaves out W, G and the head's label blocks: 19 + 2 * 640 + 131 S
-    // reals, S = 64 on 99 KiB (79 512 B), 128 on 227 KiB.
-    wide.dims.head_dim = 0;
-    EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm86_a40()).shared_reals,
-              19u + 2 * 640 + 131u * 64);
-    EXPECT_EQ(cuda::plan_block_launch(&wide, 1, IntegratorMethod::gd, cuda::DeviceLimits::sm90_h100()).shared_reals,
-              19u + 2 * 640 + 131u * 128);
+    const cuda::DeviceLimits a40 = cuda::DeviceLimits::sm86_a40(), a100 = cuda::DeviceLimits::sm80_a100(),
+                             h100 = cuda::DeviceLimits::sm90_h100();
+    // Medium (K = 10, N = 1000, d = h = 32): 38 or 19 + 3680 + 67 S reals. float32: S = 256
+    // (85 528 B) leaves two blocks on 228 KiB per SM; 164 KiB needs S = 128 (51 224 B, three
+    // blocks), 100 KiB S = 64 (34 072 B).
+    const TrajectoryDims medium{10, 1000, 32, 32, 0};
+    expect_plans<float>(medium, {{a40, 64, 8006, 2048 + 8006 * 4, 2},
+                                 {a100, 128, 12294, 2048 + 12294 * 4, 3},
+                                 {h100, 256, 20870, 2048 + 20870 * 4, 2}});
+    // float64: S = 128 (100 248 B) keeps two blocks on an H100, 164 KiB needs S = 64 (65 944 B),
+    // 100 KiB S = 32 (48 792 B).
+    expect_plans<double>(medium, {{a40, 32, 5843, 2048 + 5843 * 8, 2},
+                                  {a100, 64, 7987, 2048 + 7987 * 8, 2},
+                                  {h100, 128, 12275, 100248, 2}});
+    // d = h = 64, float64: 19 + 11 456 + 131 S reals; no tile leaves two blocks, so the largest
+    // that fits: S = 128 on 227 KiB (227 992 B), 64 on 163 KiB (160 920 B), none on 99 KiB
+    // (S = 32 would take 127 384 B).
+    expect_plans<double>(TrajectoryDims{10, 1000, 64, 64, 0},
+                         {{a40, 0, 0, 0, 0}, {a100, 64, 19859, 160920, 1}, {h100, 128, 28243, 227992, 1}});
+    // The same plain (h = 0): no W, G or head label blocks, 19 + 2 * 640 + 131 S reals.
+    expect_plans<double>(TrajectoryDims{10, 1000, 64, 0, 0}, {{a40, 32, 19 + 1280 + 131 * 32, 45976, 2},
+                                                              {a100, 64, 19 + 1280 + 131 * 64, 79512, 2},
+                                                              {h100, 64, 19 + 1280 + 131 * 64, 79512, 2}});
 }
 
 TEST(BlockLaunchPlan, OnlyGdOnTheEmbeddingKindAtTheCompiledDimensions) {
