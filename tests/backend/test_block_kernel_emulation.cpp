@@ -5,7 +5,9 @@
 // its launch plans for 99, 163 and 227 KiB of shared memory per block.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -103,6 +105,53 @@ TEST(BlockKernelHostEmulation, StatesAreTheTeamKernelsBits) {
         EXPECT_EQ(output.final_head, other.final_head) << flat;
     }
     expect_close_results(expected, actual, 1e-13);
+}
+
+// The vector loads and stores (taken where the rows are aligned, which the
+// state's offset in the pool decides) and the scalar path give the same
+// tile and the same updated rows.
+TEST(BlockKernelTiles, VectorAndScalarPathsAgree) {
+    constexpr int D = 8, tile_samples = 32, count = 27, first = 3;
+    constexpr int ld = FusedTiling<D>::ld;
+    alignas(64) double storage[(first + count + 1) * D + 8];
+    for (std::size_t e = 0; e < std::size(storage); ++e) storage[e] = 0.25 * static_cast<double>(e) - 3;
+    const double* aligned = storage;      // 64-byte aligned rows (d = 8 doubles)
+    const double* misaligned = storage + 1; // 8 bytes off: the scalar path
+    ASSERT_TRUE(fused::quad_aligned(aligned + first * D));
+    ASSERT_FALSE(fused::quad_aligned(misaligned + first * D));
+    std::vector<double> vector_tile(tile_samples * ld, -7.0), scalar_tile(tile_samples * ld, -7.0);
+    fused::load_sample_tile<D>(SoloTeam{}, aligned, first, count, tile_samples, vector_tile.data());
+    fused::load_sample_tile<D>(SoloTeam{}, misaligned, first, count, tile_samples, scalar_tile.data());
+    for (int row = 0; row < tile_samples; ++row)
+        for (int c = 0; c < D; ++c) {
+            const double want = row < count ? aligned[(first + row) * D + c] : 0.0;
+            EXPECT_EQ(vector_tile[row * ld + c], want) << row << " " << c;
+            EXPECT_EQ(scalar_tile[row * ld + c], row < count ? misaligned[(first + row) * D + c] : 0.0);
+        }
+    // The update of rows [first, first + count) into an aligned and a misaligned buffer.
+    const int classes = 3;
+    std::vector<int> primary(first + count), second(first + count);
+    for (int i = 0; i < first + count; ++i) {
+        primary[static_cast<std::size_t>(i)] = i % classes;
+        second[static_cast<std::size_t>(i)] = i % 4 == 0 ? (i + 1) % classes : -1;
+    }
+    ModelProblem<double> problem;
+    problem.dims = TrajectoryDims{classes, first + count, D, 2, 0};
+    problem.inverse_pair_count = 0.03;
+    problem.primary_label = primary.data();
+    problem.second_label = second.data();
+    std::vector<double> head(D * ld), projected(classes * D), residual(tile_samples * ld);
+    for (std::size_t e = 0; e < head.size(); ++e) head[e] = std::sin(static_cast<double>(e));
+    for (std::size_t e = 0; e < projected.size(); ++e) projected[e] = std::cos(static_cast<double>(e));
+    for (std::size_t e = 0; e < residual.size(); ++e) residual[e] = 0.1 * std::sin(0.3 * static_cast<double>(e));
+    alignas(64) double updated[2][(first + count + 1) * D + 8] = {};
+    fused::update_tile_samples<D>(SoloTeam{}, problem, vector_tile.data(), residual.data(), head.data(),
+                                  projected.data(), first, count, tile_samples, 0.5, updated[0]);
+    fused::update_tile_samples<D>(SoloTeam{}, problem, vector_tile.data(), residual.data(), head.data(),
+                                  projected.data(), first, count, tile_samples, 0.5, updated[1] + 1);
+    for (int e = first * D; e < (first + count) * D; ++e) EXPECT_EQ(updated[0][e], updated[1][e + 1]) << e;
+    EXPECT_NE(updated[0][first * D], 0.0);
+    EXPECT_EQ(updated[0][(first + count) * D], 0.0); // nothing past the tile's rows
 }
 
 // Launch plans from the device's limits. Bytes written out by hand:
