@@ -97,7 +97,11 @@ COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajecto
                 const Real* x = sample_tile + row * ld;
                 correct += detail::nearest_row(with_head ? residual : x, labels, classes, D) == label ? 1 : 0;
                 Real loss = 0;
-                for (int c = 0; c < D; ++c) {
+                // Columns from i mod D on: neighbouring threads (samples) read
+                // their labels' rows in different banks (rows of D reals of
+                // different labels would share a bank, up to K-way).
+                for (int column = 0; column < D; ++column) {
+                    const int c = (column + i) & (D - 1);
                     if (with_head) {
                         const Real forward = residual[c] - labels[label * D + c];
                         const Real backward = projected_labels[label * D + c] - x[c];
