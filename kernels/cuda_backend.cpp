@@ -19,6 +19,7 @@
 #include "device_memory_tenancy.hpp"
 #include "environment_choice.hpp"
 #include "lockstep/lockstep_runner.hpp"
+#include "block_kernel.hpp"
 #include "team_kernel.hpp"
 #include "trajectory_kernel.hpp"
 #include "warp_kernel.hpp"
@@ -69,6 +70,7 @@ public:
         // device's: 99 KiB on an A40 or L40S, 163 KiB on an A100, 227 KiB on an H100).
         allow_team_shared_memory(limits_.shared_bytes_per_block_optin);
         allow_warp_shared_memory(limits_.shared_bytes_per_block_optin);
+        allow_block_shared_memory(limits_.shared_bytes_per_block_optin);
         runner_ = std::make_unique<DeviceBatchRunner>(limits_, kernel_choice_from_environment());
     }
 

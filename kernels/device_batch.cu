@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 
+#include "block_kernel.hpp"
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
 #include "device_transfers.hpp"
@@ -38,7 +39,8 @@ struct DeviceBatchRunner::Buffers {
 };
 
 KernelChoice kernel_choice_from_environment() {
-    return static_cast<KernelChoice>(environment_choice("COLLAPSE_CUDA_KERNEL", {"auto", "thread", "team", "warp"}));
+    return static_cast<KernelChoice>(
+        environment_choice("COLLAPSE_CUDA_KERNEL", {"auto", "thread", "team", "warp", "block"}));
 }
 
 DeviceBatchRunner::DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice)
@@ -62,12 +64,17 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         upload(buffers.primary_labels, host.primary_labels.data(), host.sizes.primary_labels, stream_);
         upload(buffers.second_labels, host.second_labels.data(), host.sizes.second_labels, stream_);
         upload(buffers.record_steps, host.record_steps.data(), host.record_steps.size(), stream_);
-        // The warp kernel for small states, the team kernel for the rest, each
+        // The fused block kernel when asked for and it supports the batch; else
+        // the warp kernel for small states, the team kernel for the rest, each
         // where its shared-memory buffers fit; the thread kernel otherwise.
+        BlockLaunchPlan block_plan;
+        if (choice_ == KernelChoice::block) block_plan = plan_block_launch(host.tasks.data(), host.count, method, limits_);
+        const bool block = block_plan.threads_per_block > 0;
+        const bool fallback = choice_ == KernelChoice::automatic || (choice_ == KernelChoice::block && !block);
         WarpLaunchPlan warp_plan;
         TeamLaunchPlan plan;
         const bool warp_wanted =
-            choice_ == KernelChoice::warp || (choice_ == KernelChoice::automatic && prefer_warp_kernel(host.tasks[0].dims));
+            choice_ == KernelChoice::warp || (fallback && prefer_warp_kernel(host.tasks[0].dims));
         if (warp_wanted) warp_plan = plan_warp_launch(host.tasks.data(), host.count, limits_);
         const bool warp = warp_plan.warps_per_block > 0;
         if (choice_ == KernelChoice::warp && !warp)
@@ -76,21 +83,23 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
                                " B of shared memory a block may use");
         const bool int_indices = std::all_of(host.tasks.data(), host.tasks.data() + host.count,
                                              [](const auto& task) { return team_indices_fit_int(task.dims); });
-        if (!warp && choice_ != KernelChoice::thread && int_indices)
+        if (!block && !warp && choice_ != KernelChoice::thread && int_indices)
             plan = plan_team_launch(host.tasks.data(), host.count, limits_);
-        const bool team = !warp && plan.threads_per_block > 0;
+        const bool team = !block && !warp && plan.threads_per_block > 0;
         if (choice_ == KernelChoice::team && !team)
             throw BackendError("COLLAPSE_CUDA_KERNEL=team, but this shape's team buffers exceed the " +
                                std::to_string(limits_.shared_bytes_per_block_optin) +
                                " B of shared memory a block may use");
-        last_kernel_ = warp ? "warp" : team ? "team" : "thread";
-        const bool cooperative = warp || team; // team_evaluate's buffers instead of evaluate's workspace
-        const char* kernel_name = warp ? "integrate_trajectories_warp" : team ? "integrate_trajectories_team"
-                                                                             : "integrate_trajectories";
+        last_kernel_ = block ? "block" : warp ? "warp" : team ? "team" : "thread";
+        const bool cooperative = block || warp || team; // class members instead of evaluate's workspace
+        const char* kernel_name = block  ? "integrate_trajectories_block"
+                                  : warp ? "integrate_trajectories_warp"
+                                  : team ? "integrate_trajectories_team"
+                                         : "integrate_trajectories";
         pools.gradients.resize(host.sizes.states);
         // Only the chosen kernel's pools take device memory.
         pools.workspaces.resize(cooperative ? 0 : host.sizes.workspaces);
-        pools.team_streamed.resize(cooperative && warp_plan.shared_streamed_reals == 0 ? host.sizes.team_streamed : 0);
+        pools.team_streamed.resize((warp && warp_plan.shared_streamed_reals == 0) || team ? host.sizes.team_streamed : 0);
         buffers.class_members.resize(cooperative ? host.sizes.class_members : 0);
         buffers.next_slot.resize(1);
         pools.scratch.resize(host.sizes.scratch);
@@ -121,7 +130,8 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         args.team_streamed = pools.team_streamed.data();
         args.class_members = buffers.class_members.data();
         args.next_slot = buffers.next_slot.data();
-        if (warp) launch_warp_kernel(args, warp_plan, method, limits_.multiprocessors, stream_);
+        if (block) launch_block_kernel(args, block_plan, stream_);
+        else if (warp) launch_warp_kernel(args, warp_plan, method, limits_.multiprocessors, stream_);
         else if (team) launch_team_kernel(args, plan, method, stream_);
         else launch_trajectory_kernel(args, method, limits_.multiprocessors, stream_);
         // Synchronise here so that a fault inside the kernel is reported as the kernel's.

@@ -24,9 +24,12 @@ struct StatusCounts {
 // Which kernel integrates a batch. `automatic`: the warp-per-trajectory
 // kernel for small states (prefer_warp_kernel), else the block-per-trajectory
 // (team) kernel, each where its shared-memory buffers fit, else one thread
-// per trajectory. COLLAPSE_CUDA_KERNEL=auto|thread|team|warp sets it
+// per trajectory. `block`: the fused block kernel (block_kernel.hpp) where it
+// supports the batch (gd, embedding kind, d in {8, 16, 32, 64}) and its plan
+// fits, else what `automatic` picks; `automatic` does not take it until it is
+// measured. COLLAPSE_CUDA_KERNEL=auto|thread|team|warp|block sets it
 // (benchmarks), in the order of the enumerators.
-enum class KernelChoice { automatic, thread, team, warp };
+enum class KernelChoice { automatic, thread, team, warp, block };
 KernelChoice kernel_choice_from_environment();
 
 class DeviceBatchRunner {
@@ -47,7 +50,7 @@ public:
     // lockstep path's pools and these never hold device memory at once.
     void release_device_memory();
 
-    // "warp", "team" or "thread": the kernel of the last batch.
+    // "block", "warp", "team" or "thread": the kernel of the last batch.
     const char* last_kernel() const { return last_kernel_; }
 
 private:

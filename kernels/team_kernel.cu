@@ -4,6 +4,7 @@
 // One block per trajectory: when a trajectory stops early its block retires
 // and the hardware starts the next pending block on the freed multiprocessor,
 // so no lane waits for a slower neighbour.
+#include "block_team.cuh"
 #include "cuda_check.hpp"
 #include "team_kernel.hpp"
 
@@ -13,17 +14,6 @@
 namespace collapse::cuda {
 namespace {
 
-// A CUDA block as a team. The reduction slots are the first blockDim.x
-// doubles of dynamic shared memory.
-struct BlockTeam {
-    int rank;
-    int size;
-    double* slots;
-    __device__ void sync() const { __syncthreads(); }
-    __device__ double sum(double value) const { return slot_sum(*this, slots, value); }
-    __device__ double min(double value) const { return slot_min(*this, slots, value); }
-};
-
 // team_threads_for never asks for more; two blocks of them per
 // multiprocessor caps registers at 128 per thread.
 constexpr int max_team_threads = 256;
@@ -31,7 +21,7 @@ constexpr int max_team_threads = 256;
 template <class Real, class Integrator>
 __global__ void __launch_bounds__(max_team_threads, 2) integrate_trajectories_team(const TrajectoryKernelArgs<Real> args, const std::size_t resident_reals,
                                             const bool state_in_shared) {
-    extern __shared__ double shared_memory[];
+    extern __shared__ double shared_memory[]; // the reduction slots (blockDim.x doubles), then the Reals
     const BlockTeam team{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), shared_memory};
     Real* resident = reinterpret_cast<Real*>(shared_memory + blockDim.x);
     Real* shared_state = state_in_shared ? resident + resident_reals : nullptr;

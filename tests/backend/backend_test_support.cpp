@@ -72,6 +72,12 @@ SweepSpec parity_spec(Precision precision, IntegratorMethod method) {
     return spec;
 }
 
+SweepSpec at_fused_kernel_dim(SweepSpec spec) {
+    spec.shape.dim = 8;
+    spec.master_seed = 2025;
+    return spec;
+}
+
 SweepSpec teacher_student_spec(Precision precision) {
     SweepSpec spec = mixed_spec(precision, IntegratorMethod::gd);
     spec.shape.kind = ModelKind::teacher_student;

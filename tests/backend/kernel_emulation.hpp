@@ -2,17 +2,21 @@
 // pools and offsets as on the device (CUDA builds only, no device needed):
 // the thread kernel's run_batch_slot, the team kernel's run_team_slot on a
 // block emulated by std::threads and a barrier, and the warp kernel's
-// run_warp_slot on warps emulated by 32 coroutine lanes (warp_emulation.hpp).
+// run_warp_slot on warps emulated by 32 coroutine lanes (warp_emulation.hpp),
+// and the fused block kernel's run_block_slot on a block of coroutine lanes.
 #pragma once
 
 #include <algorithm>
 #include <barrier>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "backend_test_support.hpp"
 #include "batch_packing.hpp"
+#include "block_kernel.hpp"
 #include "collapse/integrators/gradient_descent.hpp"
 #include "collapse/integrators/runge_kutta4.hpp"
 #include "device_limits.hpp"
@@ -34,10 +38,24 @@ struct ThreadTeam {
     double min(double value) const { return slot_min(*this, slots, value); }
 };
 
+// A CUDA block on coroutine lanes (warp_emulation.hpp): every lane runs to
+// its next barrier, in rank order; reductions over slots in rank order, as
+// BlockTeam (kernels/block_team.cuh) does. Deterministic and with no OS
+// threads, so blocks of 256 lanes cost little on two cores.
+struct EmulatedBlockTeam {
+    int rank;
+    int size;
+    LaneScheduler* lanes;
+    double* slots; // `size` entries
+    void sync() const { lanes->sync(rank); }
+    double sum(double value) const { return slot_sum(*this, slots, value); }
+    double min(double value) const { return slot_min(*this, slots, value); }
+};
+
 // Which kernel body the emulation runs.
 struct EmulatedKernel {
-    enum class Kind { thread, team, warp } kind = Kind::thread;
-    int team_size = 0; // team kernel: threads per emulated block
+    enum class Kind { thread, team, warp, block } kind = Kind::thread;
+    int team_size = 0; // team kernel: threads per emulated block; fused block kernel: 0 = the plan's
     bool state_in_shared_memory = true;
     cuda::DeviceLimits limits = cuda::DeviceLimits::sm90_h100(); // plans of the team and warp kernels
 
@@ -46,6 +64,15 @@ struct EmulatedKernel {
         kernel.kind = Kind::team;
         kernel.team_size = size;
         kernel.state_in_shared_memory = state_in_shared;
+        return kernel;
+    }
+    int tile_samples = 0; // fused block kernel: 0 = the plan's
+    static EmulatedKernel block(int threads = 0, int tile = 0, cuda::DeviceLimits limits = cuda::DeviceLimits::sm90_h100()) {
+        EmulatedKernel kernel;
+        kernel.kind = Kind::block;
+        kernel.team_size = threads;
+        kernel.tile_samples = tile;
+        kernel.limits = limits;
         return kernel;
     }
     static EmulatedKernel warp(cuda::DeviceLimits limits = cuda::DeviceLimits::sm90_h100(), bool state_in_shared = true) {
@@ -72,6 +99,32 @@ void run_team_on_threads(const cuda::TrajectoryKernelArgs<Real>& args, const cud
                                                   plan.shared_state_reals > 0 ? shared_state.data() : nullptr);
         });
     for (std::thread& thread : threads) thread.join();
+}
+
+// One block of the fused kernel on trajectory `slot`, its shared memory
+// poisoned with NaN (the block must write before it reads). One scheduler
+// serves a batch's blocks: it keeps the lanes' stacks.
+template <class Real, int D>
+void run_block_on_lanes(LaneScheduler& scheduler, const cuda::TrajectoryKernelArgs<Real>& args,
+                        const cuda::BlockLaunchPlan& plan, std::int64_t slot) {
+    std::vector<double> slots(static_cast<std::size_t>(plan.threads_per_block), std::nan(""));
+    std::vector<Real> shared(plan.shared_reals, std::numeric_limits<Real>::quiet_NaN());
+    scheduler.run(plan.threads_per_block, [&](int lane) {
+        const EmulatedBlockTeam team{lane, plan.threads_per_block, &scheduler, slots.data()};
+        cuda::run_block_slot<Real, D>(team, args, plan, slot, shared.data());
+    });
+}
+
+template <class Real>
+void run_block_slot_on_lanes(LaneScheduler& scheduler, const cuda::TrajectoryKernelArgs<Real>& args,
+                             const cuda::BlockLaunchPlan& plan, std::int64_t slot) {
+    switch (plan.dim) {
+    case 8: run_block_on_lanes<Real, 8>(scheduler, args, plan, slot); break;
+    case 16: run_block_on_lanes<Real, 16>(scheduler, args, plan, slot); break;
+    case 32: run_block_on_lanes<Real, 32>(scheduler, args, plan, slot); break;
+    case 64: run_block_on_lanes<Real, 64>(scheduler, args, plan, slot); break;
+    default: ADD_FAILURE() << "no fused block kernel for d = " << plan.dim;
+    }
 }
 
 // The warp kernel's grid on the host: the work queue hands out the slots in
@@ -158,6 +211,21 @@ public:
             }
             break;
         }
+        case EmulatedKernel::Kind::block: {
+            cuda::BlockLaunchPlan plan =
+                cuda::plan_block_launch(host.tasks.data(), host.count, spec.integrator.method, kernel_.limits);
+            EXPECT_GT(plan.threads_per_block, 0);
+            if (kernel_.team_size > 0) plan.threads_per_block = kernel_.team_size;
+            if (kernel_.tile_samples > 0) {
+                plan.tile_samples = kernel_.tile_samples;
+                plan.shared_reals = FusedBlockLayout(host.tasks[0].dims.classes, host.tasks[0].dims.dim, true,
+                                                     kernel_.tile_samples, sizeof(Real)).reals;
+            }
+            block_plans_.push_back(plan);
+            LaneScheduler scheduler;
+            for (std::int64_t slot : order) run_block_slot_on_lanes<Real>(scheduler, args, plan, slot);
+            break;
+        }
         case EmulatedKernel::Kind::warp: {
             const cuda::WarpLaunchPlan plan = cuda::plan_warp_launch(host.tasks.data(), host.count, kernel_.limits,
                                                                      kernel_.state_in_shared_memory);
@@ -179,9 +247,13 @@ public:
         return std::any_of(warp_plans_.begin(), warp_plans_.end(), [](const auto& p) { return p.shared_streamed_reals > 0; });
     }
 
+    // The fused block kernel's plans, one per batch so far.
+    const std::vector<cuda::BlockLaunchPlan>& block_plans() const { return block_plans_; }
+
 private:
     EmulatedKernel kernel_;
     std::vector<cuda::WarpLaunchPlan> warp_plans_;
+    std::vector<cuda::BlockLaunchPlan> block_plans_;
 };
 
 } // namespace collapse::testing

@@ -33,7 +33,8 @@ TEST_P(CudaBatchInvariance, BitIdenticalAcrossBatchSizes) {
     std::string skip;
     const auto cuda = cuda_backend_with_kernel(kernel, skip);
     if (!cuda) GTEST_SKIP() << skip;
-    const SweepSpec spec = mixed_spec(precision, method);
+    SweepSpec spec = mixed_spec(precision, method);
+    if (std::string(kernel) == "block") spec = at_fused_kernel_dim(spec); // other d take the team kernel
     const auto reference = run_grid(*cuda, spec, 1);
     for (std::int64_t batch_size : {7, 64}) {
         SCOPED_TRACE("batch size " + std::to_string(batch_size));
@@ -41,16 +42,21 @@ TEST_P(CudaBatchInvariance, BitIdenticalAcrossBatchSizes) {
     }
 }
 
+std::string precision_method_and_kernel(
+    const ::testing::TestParamInfo<std::tuple<Precision, IntegratorMethod, const char*>>& info) {
+    return std::string(std::get<0>(info.param) == Precision::float32 ? "float32_" : "float64_") +
+           (std::get<1>(info.param) == IntegratorMethod::gd ? "gd_" : "rk4_") + std::get<2>(info.param);
+}
+
 INSTANTIATE_TEST_SUITE_P(PrecisionMethodAndKernel, CudaBatchInvariance,
                          ::testing::Combine(::testing::Values(Precision::float32, Precision::float64),
                                             ::testing::Values(IntegratorMethod::gd, IntegratorMethod::rk4),
                                             ::testing::Values("thread", "team", "warp")),
-                         [](const auto& param_info) {
-                             return std::string(std::get<0>(param_info.param) == Precision::float32 ? "float32_"
-                                                                                                     : "float64_") +
-                                    (std::get<1>(param_info.param) == IntegratorMethod::gd ? "gd_" : "rk4_") +
-                                    std::get<2>(param_info.param);
-                         });
+                         precision_method_and_kernel);
+INSTANTIATE_TEST_SUITE_P(FusedBlockKernel, CudaBatchInvariance,
+                         ::testing::Combine(::testing::Values(Precision::float32, Precision::float64),
+                                            ::testing::Values(IntegratorMethod::gd), ::testing::Values("block")),
+                         precision_method_and_kernel);
 
 TEST_F(CudaBackendTest, RepeatedRunsOnOneBackendAreBitIdentical) {
     // Buffers are reused across batches; stale contents must not leak in.

@@ -1,7 +1,7 @@
 // The CUDA backend against the CPU backend on a grid that mixes every status:
 // float64 results agree to 1e-9 relative, float32 statuses agree exactly and
-// collapse steps within 1%, with each of the three kernels (thread, block and
-// warp per trajectory). Skipped without a usable CUDA device, except the check that
+// collapse steps within 1%, with each of the four kernels (thread, block and
+// warp per trajectory, and the fused block kernel at d = 8). Skipped without a usable CUDA device, except the check that
 // the grid really is mixed, which runs on the CPU alone.
 #include <gtest/gtest.h>
 
@@ -29,6 +29,12 @@ TEST(ParityGrid, HasEveryStatusOnTheCpu) {
     EXPECT_TRUE(statuses.count(TrajectoryStatus::diverged));
 }
 
+// The fused block kernel ("block") runs d in {8, 16, 32, 64} only (other d
+// take the team kernel): its cases run the grid at d = 8.
+SweepSpec for_kernel(const SweepSpec& spec, const char* kernel) {
+    return std::string(kernel) == "block" ? at_fused_kernel_dim(spec) : spec;
+}
+
 // (integrator, kernel): the backend reads COLLAPSE_CUDA_KERNEL when it is made.
 class CudaParity : public ::testing::TestWithParam<std::tuple<IntegratorMethod, const char*>> {
 protected:
@@ -46,24 +52,29 @@ protected:
 };
 
 TEST_P(CudaParity, Float64MatchesTheCpuBackend) {
-    const SweepSpec spec = parity_spec(Precision::float64, std::get<0>(GetParam()));
+    const SweepSpec spec = for_kernel(parity_spec(Precision::float64, std::get<0>(GetParam())), std::get<1>(GetParam()));
     const auto cpu = make_cpu_backend(2);
     expect_close_results(run_grid(*cpu, spec, 64), run_grid(*cuda_, spec, 64), float64_relative_tolerance);
 }
 
 TEST_P(CudaParity, Float32StatusesAndCollapseStepsMatchTheCpuBackend) {
-    const SweepSpec spec = parity_spec(Precision::float32, std::get<0>(GetParam()));
+    const SweepSpec spec = for_kernel(parity_spec(Precision::float32, std::get<0>(GetParam())), std::get<1>(GetParam()));
     const auto cpu = make_cpu_backend(2);
     expect_same_statuses(run_grid(*cpu, spec, 64), run_grid(*cuda_, spec, 64), float32_collapse_step_tolerance);
+}
+
+std::string integrator_and_kernel(const ::testing::TestParamInfo<std::tuple<IntegratorMethod, const char*>>& info) {
+    return std::string(std::get<0>(info.param) == IntegratorMethod::gd ? "gd_" : "rk4_") + std::get<1>(info.param);
 }
 
 INSTANTIATE_TEST_SUITE_P(IntegratorsAndKernels, CudaParity,
                          ::testing::Combine(::testing::Values(IntegratorMethod::gd, IntegratorMethod::rk4),
                                             ::testing::Values("thread", "team", "warp")),
-                         [](const auto& param_info) {
-                             return std::string(std::get<0>(param_info.param) == IntegratorMethod::gd ? "gd_" : "rk4_") +
-                                    std::get<1>(param_info.param);
-                         });
+                         integrator_and_kernel);
+// gd only: rk4 on COLLAPSE_CUDA_KERNEL=block runs the team kernel.
+INSTANTIATE_TEST_SUITE_P(FusedBlockKernel, CudaParity,
+                         ::testing::Combine(::testing::Values(IntegratorMethod::gd), ::testing::Values("block")),
+                         integrator_and_kernel);
 
 TEST_F(CudaBackendTest, TeacherStudentFloat64MatchesTheCpuBackend) {
     SweepSpec spec = teacher_student_spec(Precision::float64);

@@ -220,12 +220,12 @@ TEST(WarpLaunchPlan, RefusesShapesWhoseIndicesOverflowInt) {
 TEST(WarpLaunchPlan, CollapseCudaKernelSelectsIt) {
     ::setenv("COLLAPSE_CUDA_KERNEL", "warp", 1);
     EXPECT_EQ(cuda::kernel_choice_from_environment(), cuda::KernelChoice::warp);
-    ::setenv("COLLAPSE_CUDA_KERNEL", "fused", 1); // not built (docs/cuda-backend.md)
+    ::setenv("COLLAPSE_CUDA_KERNEL", "fused", 1); // the fused kernel is called "block"
     try {
         cuda::kernel_choice_from_environment();
         ADD_FAILURE() << "COLLAPSE_CUDA_KERNEL=fused was accepted";
     } catch (const BackendError& error) {
-        EXPECT_EQ(std::string(error.what()), "COLLAPSE_CUDA_KERNEL must be auto, thread, team or warp, not 'fused'");
+        EXPECT_EQ(std::string(error.what()), "COLLAPSE_CUDA_KERNEL must be auto, thread, team, warp or block, not 'fused'");
     }
     ::unsetenv("COLLAPSE_CUDA_KERNEL");
     EXPECT_EQ(cuda::kernel_choice_from_environment(), cuda::KernelChoice::automatic);
