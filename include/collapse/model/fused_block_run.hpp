@@ -102,29 +102,15 @@ COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajecto
                 // different labels would share a bank, up to K-way).
                 for (int column = 0; column < D; ++column) {
                     const int c = (column + i) & (D - 1);
-                    if (with_head) {
-                        const Real forward = residual[c] - labels[label * D + c];
-                        const Real backward = projected_labels[label * D + c] - x[c];
-                        Real sum = forward, squares = forward * forward + backward * backward;
-                        if (second >= 0) {
-                            const Real second_forward = residual[c] - labels[second * D + c];
-                            const Real second_backward = projected_labels[second * D + c] - x[c];
-                            sum += second_forward;
-                            squares += second_forward * second_forward + second_backward * second_backward;
-                        }
-                        residual[c] = sum;
-                        loss += squares;
-                    } else {
-                        const Real difference = x[c] - labels[label * D + c];
-                        Real sum = difference, squares = difference * difference;
-                        if (second >= 0) {
-                            const Real second_difference = x[c] - labels[second * D + c];
-                            sum += second_difference;
-                            squares += second_difference * second_difference;
-                        }
-                        residual[c] = sum;
-                        loss += squares;
-                    }
+                    const detail::PairTerms<Real> terms =
+                        with_head ? detail::head_pair_terms(residual[c], x[c], labels[label * D + c],
+                                                    projected_labels[label * D + c],
+                                                    second >= 0 ? &labels[second * D + c] : nullptr,
+                                                    second >= 0 ? &projected_labels[second * D + c] : nullptr)
+                                  : detail::plain_pair_terms(x[c], labels[label * D + c],
+                                                     second >= 0 ? &labels[second * D + c] : nullptr);
+                    residual[c] = terms.residual_sum;
+                    loss += terms.squares;
                 }
                 sample_loss[row] = loss;
             }

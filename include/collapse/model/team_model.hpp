@@ -110,6 +110,47 @@ struct TeamBuffers {
 
 namespace detail {
 
+// One entry (sample i, column c) of a sample's pairs with its one or two
+// labels (SPEC §8): the sum over pairs of the residuals, which make R1, and
+// of their squares, which make the loss. Shared by the team and fused block
+// kernels, so both add in the same order (their states agree bit for bit).
+template <class Real>
+struct PairTerms {
+    Real residual_sum;
+    Real squares;
+};
+
+// Plain model: x_i - y_k per pair. `second_label` is null for a sample with one label.
+template <class Real>
+COLLAPSE_HD inline PairTerms<Real> plain_pair_terms(Real sample, Real first_label, const Real* second_label) {
+    const Real difference = sample - first_label;
+    PairTerms<Real> terms{difference, difference * difference};
+    if (second_label != nullptr) {
+        const Real second_difference = sample - *second_label;
+        terms.residual_sum += second_difference;
+        terms.squares += second_difference * second_difference;
+    }
+    return terms;
+}
+
+// With a head W: forward W x_i - y_k (the residual) and backward W y_k - x_i
+// (squared only). `second_label`/`second_projected` are null for one label.
+template <class Real>
+COLLAPSE_HD inline PairTerms<Real> head_pair_terms(Real projected_sample, Real sample, Real first_label,
+                                                   Real first_projected, const Real* second_label,
+                                                   const Real* second_projected) {
+    const Real forward = projected_sample - first_label;
+    const Real backward = first_projected - sample;
+    PairTerms<Real> terms{forward, forward * forward + backward * backward};
+    if (second_label != nullptr) {
+        const Real second_forward = projected_sample - *second_label;
+        const Real second_backward = *second_projected - sample;
+        terms.residual_sum += second_forward;
+        terms.squares += second_forward * second_forward + second_backward * second_backward;
+    }
+    return terms;
+}
+
 template <class Real>
 COLLAPSE_HD inline Real row_dot(const Real* a, const Real* b, int length) {
     Real sum = 0;
@@ -161,16 +202,10 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_plain(const Team& team, const 
     team_for(team, static_cast<int>(dims.samples) * dim, [&](int e) {
         const int i = e / dim, c = e % dim;
         const int second = problem.second_label[i];
-        const Real x = samples[e];
-        const Real residual = x - labels[problem.primary_label[i] * dim + c];
-        Real pull = residual, squares = residual * residual;
-        if (second >= 0) {
-            const Real second_residual = x - labels[second * dim + c];
-            pull += second_residual;
-            squares += second_residual * second_residual;
-        }
-        loss += squares;
-        sample_gradient[e] = pull * scale;
+        const PairTerms<Real> terms = plain_pair_terms(samples[e], labels[problem.primary_label[i] * dim + c],
+                                                       second >= 0 ? &labels[second * dim + c] : nullptr);
+        loss += terms.squares;
+        sample_gradient[e] = terms.residual_sum * scale;
     });
     double correct = 0;
     if (with_accuracy)
@@ -243,17 +278,12 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_head(const Team& team, const M
     team_for(team, sample_entries, [&](int e) {
         const int i = e / dim, c = e % dim;
         const int first = problem.primary_label[i], second = problem.second_label[i];
-        const Real forward = projection[e] - labels[first * dim + c];
-        const Real backward = projected_labels[first * dim + c] - samples[e];
-        Real sum = forward, squares = forward * forward + backward * backward;
-        if (second >= 0) {
-            const Real second_forward = projection[e] - labels[second * dim + c];
-            const Real second_backward = projected_labels[second * dim + c] - samples[e];
-            sum += second_forward;
-            squares += second_forward * second_forward + second_backward * second_backward;
-        }
-        residual[e] = sum;
-        loss += squares;
+        const PairTerms<Real> terms =
+            head_pair_terms(projection[e], samples[e], labels[first * dim + c], projected_labels[first * dim + c],
+                            second >= 0 ? &labels[second * dim + c] : nullptr,
+                            second >= 0 ? &projected_labels[second * dim + c] : nullptr);
+        residual[e] = terms.residual_sum;
+        loss += terms.squares;
     });
     team.sync();
 
