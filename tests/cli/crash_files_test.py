@@ -92,47 +92,59 @@ class CrashFilesTest(ScratchTest):
     def run_args(self, out, *extra, batch=8):
         return ('run', self.spec, '-o', out, '--threads', '1', '--batch-size', str(batch), '--quiet', *extra)
 
-    # Item 1: every reader opens the file after a SIGKILL at a random moment.
-    def test_random_kills_leave_files_every_reader_opens(self):
+    def kill_at_random_moments(self, name, trials, seed, batch, extra=(), resume_every=8):
+        """Starts `run` `trials` times, SIGKILLs each at a random moment and
+        checks every killed file: `info` opens it, every finished trajectory
+        equals the reference, the rest have status -1, and every
+        `resume_every`-th file resumes to the reference bit for bit. Returns
+        how many files plain h5py, xarray and `h5dump -H` opened, and how many
+        were left partly finished."""
         reference_path = self.reference()
         reference = datasets(reference_path)
-        rng = random.Random(14)
-        trials, plain, xarray_ok, dump_ok, partial = 40, 0, 0, 0, 0
+        rng = random.Random(seed)
+        counts = dict(plain=0, xarray=0, dump=0, partial=0)
         for trial in range(trials):
-            out = self.path(f'killed{trial}.h5')
-            # Batches of 64, the CPU default for one thread: 3 windows per run.
-            process = start(*self.run_args(out, batch=64))
+            out = self.path(f'{name}{trial}.h5')
+            process = start(*self.run_args(out, *extra, batch=batch))
             self.assertTrue(wait_for(lambda: os.path.exists(out)), 'the run never created its file')
             time.sleep(rng.uniform(0.0, 0.9 * self.reference_seconds))
             process.kill()
             process.wait()
-            plain += opens_plainly(out)
-            xarray_ok += opens_in_xarray(out)
-            dump_ok += opens_in_h5dump(out)
+            counts['plain'] += opens_plainly(out)
+            counts['xarray'] += opens_in_xarray(out)
+            counts['dump'] += opens_in_h5dump(out)
             info = run('info', out)
             self.assertEqual(info.returncode, 0, f'trial {trial}: info cannot open the killed file: {info.stderr}')
             killed = datasets(out)
             done = killed['results/status'] >= 0
-            partial += bool(done.any() and not done.all())
-            for name in killed:
-                if killed[name].shape[:4] == done.shape:
-                    self.assertTrue(np.array_equal(killed[name][done], reference[name][done], equal_nan=True),
-                                    f'trial {trial}: {name} of a finished trajectory differs')
+            counts['partial'] += bool(done.any() and not done.all())
+            for dataset in killed:
+                if killed[dataset].shape[:4] == done.shape:
+                    self.assertTrue(np.array_equal(killed[dataset][done], reference[dataset][done], equal_nan=True),
+                                    f'trial {trial}: {dataset} of a finished trajectory differs')
             self.assertTrue((killed['results/status'][~done] == -1).all())
-            if trial % 8 == 0:
-                result = run(*self.run_args(out, '--resume'))
+            if trial % resume_every == 0:
+                result = run(*self.run_args(out, '--resume', *extra))
                 self.assertEqual(result.returncode, 0, result.stderr)
                 assert_same_data(self, out, reference_path)
-        print(f'\n[ kills ] {trials} kills: plain h5py opened {plain}, xarray {xarray_ok}, h5dump -H {dump_ok}, '
-              f'{partial} left partial results', file=sys.stderr)
-        self.assertGreaterEqual(plain, 0.95 * trials)
-        self.assertGreaterEqual(xarray_ok, 0.95 * trials)
-        self.assertGreaterEqual(dump_ok, 0.95 * trials)
+        print(f'\n[ kills ] {trials} kills, batches of {batch} {" ".join(extra)}: plain h5py opened '
+              f'{counts["plain"]}, xarray {counts["xarray"]}, h5dump -H {counts["dump"]}, '
+              f'{counts["partial"]} left partial results', file=sys.stderr)
+        return counts
+
+    # Item 1: every reader opens the file after a SIGKILL at a random moment.
+    def test_random_kills_leave_files_every_reader_opens(self):
+        # Batches of 64, the CPU default for one thread: 3 windows per run.
+        trials = 40
+        counts = self.kill_at_random_moments('killed', trials, seed=14, batch=64)
+        self.assertGreaterEqual(counts['plain'], 0.95 * trials)
+        self.assertGreaterEqual(counts['xarray'], 0.95 * trials)
+        self.assertGreaterEqual(counts['dump'], 0.95 * trials)
         # The first of 3 batches ends at ~1/3 of the run and kills fall in
         # [0, 0.9] of it: ~63% land mid-run, 25 of 40 on average (sd 3). Half
         # (20) failed about one run in twenty, more under load; a quarter
         # still proves the kills hit running sweeps.
-        self.assertGreaterEqual(partial, trials // 4, 'too few kills landed mid-run')
+        self.assertGreaterEqual(counts['partial'], trials // 4, 'too few kills landed mid-run')
 
     # --write-interval: batches of 8 (24 per run) stored together at most
     # every 0.25 s. A kill loses at most that much finished work, never a
@@ -140,33 +152,11 @@ class CrashFilesTest(ScratchTest):
     # window per batch of 8, 37-38 of 40 did on a loaded machine) and resumes
     # bit-identically.
     def test_random_kills_with_coalesced_windows(self):
-        reference_path = self.reference()
-        reference = datasets(reference_path)
-        rng = random.Random(15)
-        trials, plain, partial = 16, 0, 0
-        for trial in range(trials):
-            out = self.path(f'coalesced{trial}.h5')
-            process = start(*self.run_args(out, '--write-interval', '0.25', batch=8))
-            self.assertTrue(wait_for(lambda: os.path.exists(out)), 'the run never created its file')
-            time.sleep(rng.uniform(0.0, 0.9 * self.reference_seconds))
-            process.kill()
-            process.wait()
-            plain += opens_plainly(out)
-            killed = datasets(out)
-            done = killed['results/status'] >= 0
-            partial += bool(done.any() and not done.all())
-            for name in killed:
-                if killed[name].shape[:4] == done.shape:
-                    self.assertTrue(np.array_equal(killed[name][done], reference[name][done], equal_nan=True),
-                                    f'trial {trial}: {name} of a finished trajectory differs')
-            if trial % 4 == 0:
-                result = run(*self.run_args(out, '--resume', '--write-interval', '0.25'))
-                self.assertEqual(result.returncode, 0, result.stderr)
-                assert_same_data(self, out, reference_path)
-        print(f'\n[ kills ] {trials} kills with --write-interval 0.25: plain h5py opened {plain}, '
-              f'{partial} left partial results', file=sys.stderr)
-        self.assertGreaterEqual(plain, trials - 1)
-        self.assertGreaterEqual(partial, trials // 4, 'too few kills landed mid-run')
+        trials = 16
+        counts = self.kill_at_random_moments('coalesced', trials, seed=15, batch=8,
+                                             extra=('--write-interval', '0.25'), resume_every=4)
+        self.assertGreaterEqual(counts['plain'], trials - 1)
+        self.assertGreaterEqual(counts['partial'], trials // 4, 'too few kills landed mid-run')
 
     # Item 1: while a sweep runs, plain readers and `info` see the progress so far.
     def test_live_file_shows_progress(self):
