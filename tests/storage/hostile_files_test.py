@@ -113,13 +113,19 @@ def mark_open_for_write(content):
     return bytes(content)
 
 
-def make_base_files(binary, work):
-    spec = os.path.join(work, 'spec.toml')
+def run_spec(binary, work, name, seeds):
+    """Writes SPEC with `seeds` seeds to NAME.toml and runs it to NAME.h5."""
+    spec = os.path.join(work, name + '.toml')
     with open(spec, 'w') as f:
-        f.write(SPEC.format(max_steps=200, seeds=3))
-    done = os.path.join(work, 'done.h5')
-    code, _, err = run(binary, 'run', spec, '-o', done, '--backend', 'cpu', '--threads', '1', '-q')
+        f.write(SPEC.format(max_steps=200, seeds=seeds))
+    out = os.path.join(work, name + '.h5')
+    code, _, err = run(binary, 'run', spec, '-o', out, '--backend', 'cpu', '--threads', '1', '-q')
     assert code == 0, err
+    return spec, out
+
+
+def make_base_files(binary, work):
+    spec, done = run_spec(binary, work, 'done', seeds=3)
     open_copy = os.path.join(work, 'open.h5')
     with open(open_copy, 'wb') as f:
         f.write(mark_open_for_write(open(done, 'rb').read()))
@@ -135,12 +141,7 @@ def make_indexed_base(binary, work):
     writes through: 800 trajectories (2 chunks per gridded dataset), 200
     seeds (13 per-seed chunks), the second half of the seeds set back to
     "not run"."""
-    spec = os.path.join(work, 'indexed.toml')
-    with open(spec, 'w') as f:
-        f.write(SPEC.format(max_steps=200, seeds=200))
-    partial = os.path.join(work, 'indexed.h5')
-    code, _, err = run(binary, 'run', spec, '-o', partial, '--backend', 'cpu', '--threads', '1', '-q')
-    assert code == 0, err
+    spec, partial = run_spec(binary, work, 'indexed', seeds=200)
     with h5py.File(partial, 'r+', libver=('v110', 'v110')) as f:
         status = f['results/status'][()]
         status[..., 100:] = -1
