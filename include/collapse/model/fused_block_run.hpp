@@ -160,11 +160,10 @@ COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajecto
                 head_gradient[e] = sum * scale;
             });
             team_for(team, label_entries, [&](int e) {
-                const int k = e / D, b = e % D;
-                Real sum = 0;
-                for (int a = 0; a < D; ++a) sum += label_residual[k * D + a] * head[a * ld + b];
-                const Real target = class_projected[e] - problem.label_degree[k] * labels[e];
-                label_gradient[e] = (sum - pull * target) * scale;
+                const int k = e / D;
+                label_gradient[e] =
+                    detail::head_label_gradient(k, e % D, D, label_residual, head, ld, class_projected,
+                                                problem.label_degree[k], labels, pull, scale);
             });
             team.sync();
             team_for(team, head_dim * D, [&](int e) {

@@ -151,6 +151,20 @@ COLLAPSE_HD inline PairTerms<Real> head_pair_terms(Real projected_sample, Real s
     return terms;
 }
 
+// dL/dy_k[b] with a head (SPEC §8): (sum_a R2_k[a] W[a][b] - (1-s) (W CS_k -
+// |S_k| y_k)[b]) / M, `pull` = 1 - s. Shared by the team and fused block
+// kernels; `head_stride` is the distance between W's rows (padded in the
+// fused kernel).
+template <class Real>
+COLLAPSE_HD inline Real head_label_gradient(int k, int b, int dim, const Real* label_residual, const Real* head,
+                                            int head_stride, const Real* class_projected_sum, Real label_degree,
+                                            const Real* labels, Real pull, Real scale) {
+    Real sum = 0;
+    for (int a = 0; a < dim; ++a) sum += label_residual[k * dim + a] * head[a * head_stride + b];
+    const Real target = class_projected_sum[k * dim + b] - label_degree * labels[k * dim + b];
+    return (sum - pull * target) * scale;
+}
+
 template <class Real>
 COLLAPSE_HD inline Real row_dot(const Real* a, const Real* b, int length) {
     Real sum = 0;
@@ -299,11 +313,9 @@ COLLAPSE_HD inline Evaluation<Real> team_evaluate_head(const Team& team, const M
     });
     // dL/dy_k[b] = (sum_a R2_k[a] W[a][b] - (1-s) (W CS_k - |S_k| y_k)[b]) / M
     team_for(team, label_entries, [&](int e) {
-        const int k = e / dim, b = e % dim;
-        Real sum = 0;
-        for (int a = 0; a < dim; ++a) sum += label_residual[k * dim + a] * head[a * dim + b];
-        const Real target = class_projected_sum[e] - problem.label_degree[k] * labels[e];
-        label_gradient[e] = (sum - pull * target) * scale;
+        const int k = e / dim;
+        label_gradient[e] = head_label_gradient(k, e % dim, dim, label_residual, head, dim, class_projected_sum,
+                                                problem.label_degree[k], labels, pull, scale);
     });
     // G[a][b] = (sum_i R1_i[a] x_i[b] + sum_k R2_k[a] y_k[b]) / M
     team_for(team, static_cast<int>(dim) * dim, [&](int e) {
