@@ -15,11 +15,21 @@ std::optional<NonAsciiPlace> non_ascii_outside_strings(std::string_view text) {
     std::uint64_t line = 1;
     const auto non_ascii = [](char c) { return static_cast<unsigned char>(c) >= 0x80; };
     const auto starts = [&](std::size_t i, std::string_view token) { return text.substr(i, token.size()) == token; };
+    // A quote opens a string only where a key or value can start; elsewhere
+    // (`-2'abc`) toml++ reads it as part of a malformed bare value and scans
+    // on over what follows (a fuzzer find).
+    const auto opens_string = [&](std::size_t at) {
+        std::size_t j = at;
+        while (j > 0 && (text[j - 1] == ' ' || text[j - 1] == '\t')) --j;
+        return j == 0 || std::string_view("\n\r=[,{.").find(text[j - 1]) != std::string_view::npos;
+    };
     std::size_t i = 0;
     while (i < text.size()) {
         const char c = text[i];
         if (c == '\n') {
             ++line;
+            ++i;
+        } else if ((c == '"' || c == '\'') && !opens_string(i)) {
             ++i;
         } else if (c == '#') { // a comment runs to the end of the line
             while (i < text.size() && text[i] != '\n') ++i;

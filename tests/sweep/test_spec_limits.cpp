@@ -119,6 +119,9 @@ TEST(SpecFuzzFindings, NonAsciiOutsideStringsIsMalformedToml) {
     EXPECT_EQ(spec_error("\xcc\xaa"), "sweeps/x.toml:1: malformed TOML: a non-ASCII character outside a string or comment");
     EXPECT_EQ(spec_error("[model]\nkind = \"\"\"\\\n  \xc2\xa7\"\"\"\n"),
               "sweeps/x.toml:3: malformed TOML: a non-ASCII character after a line-ending backslash");
+    // A quote inside a malformed bare value opens no string for toml++ (CI's fuzz pass, 2026-11-28).
+    EXPECT_EQ(spec_error("[grid]\nfspace = [0, 0.=[-2'se_eturt\xef\xb9\xbf" "d]\n"),
+              "sweeps/x.toml:2: malformed TOML: a non-ASCII character outside a string or comment");
     EXPECT_NE(spec_error("", {"grid.lr=\xc3\xa1"}).find("--set grid.lr: malformed value"), std::string::npos);
     // Non-ASCII inside strings and comments is TOML and still reaches the checks.
     EXPECT_EQ(spec_error("# \xc3\xa9t\xc3\xa9\n[model]\nkind = \"\xc3\xa9\" # \xc2\xa7\n"),
