@@ -29,7 +29,12 @@ struct BlockLaunchPlan {
     std::size_t shared_reals = 0; // FusedBlockLayout::reals
     std::size_t shared_bytes = 0; // the reduction slots (a double per thread) + shared_reals
     int blocks_per_multiprocessor = 0;
+    FusedMath math = FusedMath::fma; // tensor: the products on mma tiles (compute capability 8.0 and up)
 };
+
+// COLLAPSE_CUDA_TENSOR_CORES=off|on (unset: off, until a device measures the
+// tensor path): the fused block kernel's products on tensor cores.
+FusedMath fused_math_from_environment();
 
 // gd, embedding kind, d in {8, 16, 32, 64}, int indices (team_indices_fit_int).
 // rk4 and teacher-student take the team kernel.
@@ -39,17 +44,19 @@ bool block_kernel_supports(const TrajectoryDims& dims, IntegratorMethod method);
 // (team_threads_for), and the largest tile of 256, 128, 64 or 32 samples
 // (no larger than the block or N rounded up to 32) that leaves shared memory
 // for the two blocks per multiprocessor the registers allow; the largest
-// that fits at all when none does.
+// that fits at all when none does. `math` tensor is taken where the device
+// has the mma instructions (compute capability 8.0 and up), else fma; the
+// tensor tiles need no shared memory of their own.
 template <class Real>
 BlockLaunchPlan plan_block_launch(const TrajectoryTask<Real>* tasks, std::int64_t count, IntegratorMethod method,
-                                  const DeviceLimits& limits);
+                                  const DeviceLimits& limits, FusedMath math = FusedMath::fma);
 
 // Shared memory of a block: the slots, then the FusedBlockLayout.
 std::size_t block_shared_bytes(int threads_per_block, std::size_t shared_reals, std::size_t real_bytes);
 
 // One block's work on trajectory `slot`: `shared` holds plan.shared_reals.
 // The X buffers are the state and the gradient pool (same offset, same size).
-template <class Real, int D, class Team>
+template <class Real, int D, FusedMath Math = FusedMath::fma, class Team>
 COLLAPSE_HD inline void run_block_slot(const Team& team, const TrajectoryKernelArgs<Real>& args,
                                        const BlockLaunchPlan& plan, std::int64_t slot, Real* shared) {
     const TrajectoryTask<Real> task = args.tasks[slot];
@@ -64,7 +71,7 @@ COLLAPSE_HD inline void run_block_slot(const Team& team, const TrajectoryKernelA
     job.tile_samples = plan.tile_samples;
     job.settings = task.settings;
     job.recorder = recorder_of(args, slot);
-    run_fused_trajectory<D>(team, job);
+    run_fused_trajectory<D, Math>(team, job);
 }
 
 // Launches one block per trajectory on `stream` and checks the launch.
@@ -79,8 +86,8 @@ extern template void launch_block_kernel<float>(const TrajectoryKernelArgs<float
 extern template void launch_block_kernel<double>(const TrajectoryKernelArgs<double>&, const BlockLaunchPlan&,
                                                  cudaStream_t);
 extern template BlockLaunchPlan plan_block_launch<float>(const TrajectoryTask<float>*, std::int64_t, IntegratorMethod,
-                                                         const DeviceLimits&);
+                                                         const DeviceLimits&, FusedMath);
 extern template BlockLaunchPlan plan_block_launch<double>(const TrajectoryTask<double>*, std::int64_t,
-                                                          IntegratorMethod, const DeviceLimits&);
+                                                          IntegratorMethod, const DeviceLimits&, FusedMath);
 
 } // namespace collapse::cuda

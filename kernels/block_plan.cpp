@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "environment_choice.hpp"
 #include "team_kernel.hpp"
 
 namespace collapse::cuda {
@@ -18,6 +19,10 @@ constexpr int register_blocks_per_multiprocessor = 2;
 
 } // namespace
 
+FusedMath fused_math_from_environment() {
+    return environment_choice("COLLAPSE_CUDA_TENSOR_CORES", {"off", "on"}) == 0 ? FusedMath::fma : FusedMath::tensor;
+}
+
 bool block_kernel_supports(const TrajectoryDims& dims, IntegratorMethod method) {
     return method == IntegratorMethod::gd && !dims.teacher_student() && fused_block_dim_supported(dims.dim) &&
            team_indices_fit_int(dims);
@@ -29,7 +34,7 @@ std::size_t block_shared_bytes(int threads_per_block, std::size_t shared_reals, 
 
 template <class Real>
 BlockLaunchPlan plan_block_launch(const TrajectoryTask<Real>* tasks, std::int64_t count, IntegratorMethod method,
-                                  const DeviceLimits& limits) {
+                                  const DeviceLimits& limits, FusedMath math) {
     BlockLaunchPlan plan;
     if (count <= 0) return plan;
     bool with_head = false;
@@ -60,6 +65,7 @@ BlockLaunchPlan plan_block_launch(const TrajectoryTask<Real>* tasks, std::int64_
             plan.shared_reals = reals;
             plan.shared_bytes = bytes;
             plan.blocks_per_multiprocessor = blocks;
+            plan.math = math == FusedMath::tensor && limits.compute_major >= 8 ? FusedMath::tensor : FusedMath::fma;
         }
         if (blocks >= wanted_blocks) break;
     }
@@ -67,8 +73,8 @@ BlockLaunchPlan plan_block_launch(const TrajectoryTask<Real>* tasks, std::int64_
 }
 
 template BlockLaunchPlan plan_block_launch<float>(const TrajectoryTask<float>*, std::int64_t, IntegratorMethod,
-                                                  const DeviceLimits&);
+                                                  const DeviceLimits&, FusedMath);
 template BlockLaunchPlan plan_block_launch<double>(const TrajectoryTask<double>*, std::int64_t, IntegratorMethod,
-                                                   const DeviceLimits&);
+                                                   const DeviceLimits&, FusedMath);
 
 } // namespace collapse::cuda

@@ -43,8 +43,8 @@ KernelChoice kernel_choice_from_environment() {
         environment_choice("COLLAPSE_CUDA_KERNEL", {"auto", "thread", "team", "warp", "block"}));
 }
 
-DeviceBatchRunner::DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice)
-    : buffers_(std::make_unique<Buffers>()), limits_(limits), choice_(choice) {}
+DeviceBatchRunner::DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice, FusedMath math)
+    : buffers_(std::make_unique<Buffers>()), limits_(limits), choice_(choice), math_(math) {}
 
 void DeviceBatchRunner::release_device_memory() { buffers_ = std::make_unique<Buffers>(); }
 
@@ -68,7 +68,7 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
         // the warp kernel for small states, the team kernel for the rest, each
         // where its shared-memory buffers fit; the thread kernel otherwise.
         BlockLaunchPlan block_plan;
-        if (choice_ == KernelChoice::block) block_plan = plan_block_launch(host.tasks.data(), host.count, method, limits_);
+        if (choice_ == KernelChoice::block) block_plan = plan_block_launch(host.tasks.data(), host.count, method, limits_, math_);
         const bool block = block_plan.threads_per_block > 0;
         const bool fallback = choice_ == KernelChoice::automatic || (choice_ == KernelChoice::block && !block);
         WarpLaunchPlan warp_plan;
@@ -90,7 +90,7 @@ StatusCounts DeviceBatchRunner::run(HostBatch<Real>& host, IntegratorMethod meth
             throw BackendError("COLLAPSE_CUDA_KERNEL=team, but this shape's team buffers exceed the " +
                                std::to_string(limits_.shared_bytes_per_block_optin) +
                                " B of shared memory a block may use");
-        last_kernel_ = block ? "block" : warp ? "warp" : team ? "team" : "thread";
+        last_kernel_ = block ? (block_plan.math == FusedMath::tensor ? "block-tc" : "block") : warp ? "warp" : team ? "team" : "thread";
         const bool cooperative = block || warp || team; // class members instead of evaluate's workspace
         const char* kernel_name = block  ? "integrate_trajectories_block"
                                   : warp ? "integrate_trajectories_warp"

@@ -11,6 +11,7 @@
 #include "batch_packing.hpp"
 #include "collapse/results.hpp"
 #include "cuda_stream.hpp"
+#include "collapse/model/fused_block_tensor.hpp"
 #include "device_limits.hpp"
 
 namespace collapse::cuda {
@@ -34,7 +35,8 @@ KernelChoice kernel_choice_from_environment();
 
 class DeviceBatchRunner {
 public:
-    DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice);
+    // `math`: the fused block kernel's products (COLLAPSE_CUDA_TENSOR_CORES, fused_math_from_environment).
+    DeviceBatchRunner(const DeviceLimits& limits, KernelChoice choice, FusedMath math = FusedMath::fma);
     ~DeviceBatchRunner();
     DeviceBatchRunner(const DeviceBatchRunner&) = delete;
     DeviceBatchRunner& operator=(const DeviceBatchRunner&) = delete;
@@ -50,7 +52,7 @@ public:
     // lockstep path's pools and these never hold device memory at once.
     void release_device_memory();
 
-    // "block", "warp", "team" or "thread": the kernel of the last batch.
+    // "block-tc" (tensor cores), "block", "warp", "team" or "thread": the kernel of the last batch.
     const char* last_kernel() const { return last_kernel_; }
 
 private:
@@ -59,6 +61,7 @@ private:
     std::unique_ptr<Buffers> buffers_;
     DeviceLimits limits_;
     KernelChoice choice_ = KernelChoice::automatic;
+    FusedMath math_ = FusedMath::fma;
     const char* last_kernel_ = "none";
 };
 

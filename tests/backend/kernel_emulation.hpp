@@ -12,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "backend_test_support.hpp"
@@ -38,18 +39,57 @@ struct ThreadTeam {
     double min(double value) const { return slot_min(*this, slots, value); }
 };
 
+// The registers an emulated mma.sync exchanges within one warp: each lane
+// writes its A and B fragments, the warp syncs, the first lane to go on
+// places all 32 lanes' fragments by the PTX ISA's layouts
+// (mma::assemble_operands) and each lane computes its own entries of D
+// (mma::lane_result). Two rounds' buffers taken in turn: a lane writes round
+// p + 1's only after the warp sync that follows every lane's reading of round p - 1.
+template <class A, class B, class Shape>
+struct WarpRound {
+    A a[mma::lanes_per_warp];
+    B b[mma::lanes_per_warp];
+    mma::WarpOperands<Shape> operands;
+    bool assembled = false;
+};
+struct WarpFragmentExchange {
+    WarpRound<mma::Tf32A, mma::Tf32B, mma::Tf32Shape> tf32[2];
+    WarpRound<mma::F64A, mma::F64B, mma::F64Shape> f64[2];
+    unsigned calls[mma::lanes_per_warp] = {};
+};
+
 // A CUDA block on coroutine lanes (warp_emulation.hpp): every lane runs to
 // its next barrier, in rank order; reductions over slots in rank order, as
 // BlockTeam (kernels/block_team.cuh) does. Deterministic and with no OS
-// threads, so blocks of 256 lanes cost little on two cores.
+// threads, so blocks of 256 lanes cost little on two cores. mma() is the
+// warp-collective of the tensor path (mma::warp_mma).
 struct EmulatedBlockTeam {
     int rank;
     int size;
     LaneScheduler* lanes;
-    double* slots; // `size` entries
+    double* slots;                    // `size` entries
+    WarpFragmentExchange* exchange;   // one per warp
     void sync() const { lanes->sync(rank); }
     double sum(double value) const { return slot_sum(*this, slots, value); }
     double min(double value) const { return slot_min(*this, slots, value); }
+
+    template <class C, class A, class B>
+    void mma(C& c, const A& a, const B& b) const {
+        WarpFragmentExchange& warp = exchange[rank / mma::lanes_per_warp];
+        const int lane = rank % mma::lanes_per_warp;
+        const unsigned turn = warp.calls[lane]++ % 2;
+        auto& round = [&]() -> auto& {
+            if constexpr (std::is_same_v<A, mma::Tf32A>) return warp.tf32[turn];
+            else return warp.f64[turn];
+        }();
+        round.a[lane] = a;
+        round.b[lane] = b;
+        round.assembled = false;
+        lanes->sync_warp(rank);
+        if (!round.assembled) mma::assemble_operands(round.a, round.b, round.operands);
+        round.assembled = true;
+        c = mma::lane_result(lane, round.operands, c);
+    }
 };
 
 // Which kernel body the emulation runs.
@@ -67,12 +107,19 @@ struct EmulatedKernel {
         return kernel;
     }
     int tile_samples = 0; // fused block kernel: 0 = the plan's
+    FusedMath math = FusedMath::fma; // fused block kernel: what the plan is asked for
     static EmulatedKernel block(int threads = 0, int tile = 0, cuda::DeviceLimits limits = cuda::DeviceLimits::sm90_h100()) {
         EmulatedKernel kernel;
         kernel.kind = Kind::block;
         kernel.team_size = threads;
         kernel.tile_samples = tile;
         kernel.limits = limits;
+        return kernel;
+    }
+    // The fused block kernel with its products on (emulated) tensor cores.
+    static EmulatedKernel block_tensor(int threads = 0, int tile = 0) {
+        EmulatedKernel kernel = block(threads, tile);
+        kernel.math = FusedMath::tensor;
         return kernel;
     }
     static EmulatedKernel warp(cuda::DeviceLimits limits = cuda::DeviceLimits::sm90_h100(), bool state_in_shared = true) {
@@ -109,9 +156,12 @@ void run_block_on_lanes(LaneScheduler& scheduler, const cuda::TrajectoryKernelAr
                         const cuda::BlockLaunchPlan& plan, std::int64_t slot) {
     std::vector<double> slots(static_cast<std::size_t>(plan.threads_per_block), std::nan(""));
     std::vector<Real> shared(plan.shared_reals, std::numeric_limits<Real>::quiet_NaN());
+    std::vector<WarpFragmentExchange> exchange(static_cast<std::size_t>(plan.threads_per_block + 31) / 32);
     scheduler.run(plan.threads_per_block, [&](int lane) {
-        const EmulatedBlockTeam team{lane, plan.threads_per_block, &scheduler, slots.data()};
-        cuda::run_block_slot<Real, D>(team, args, plan, slot, shared.data());
+        const EmulatedBlockTeam team{lane, plan.threads_per_block, &scheduler, slots.data(), exchange.data()};
+        if (plan.math == FusedMath::tensor)
+            cuda::run_block_slot<Real, D, FusedMath::tensor>(team, args, plan, slot, shared.data());
+        else cuda::run_block_slot<Real, D>(team, args, plan, slot, shared.data());
     });
 }
 
@@ -212,8 +262,8 @@ public:
             break;
         }
         case EmulatedKernel::Kind::block: {
-            cuda::BlockLaunchPlan plan =
-                cuda::plan_block_launch(host.tasks.data(), host.count, spec.integrator.method, kernel_.limits);
+            cuda::BlockLaunchPlan plan = cuda::plan_block_launch(host.tasks.data(), host.count, spec.integrator.method,
+                                                                 kernel_.limits, kernel_.math);
             EXPECT_GT(plan.threads_per_block, 0);
             if (kernel_.team_size > 0) plan.threads_per_block = kernel_.team_size;
             if (kernel_.tile_samples > 0) {

@@ -7,6 +7,7 @@
 
 #include <ucontext.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
@@ -58,6 +59,7 @@ struct LaneScheduler::Lanes {
     std::function<void(int)> body;
     std::vector<std::vector<char>> stacks;
     std::vector<bool> finished;
+    std::vector<bool> at_warp_sync; // waiting at a warp sync (else at a block sync, or finished)
     std::exception_ptr error;
     int current = 0;
 #if COLLAPSE_LANE_SWITCH_ASM
@@ -122,6 +124,7 @@ void LaneScheduler::run(int lane_count, std::function<void(int)> body) {
     const auto count = static_cast<std::size_t>(lane_count);
     lanes.body = std::move(body);
     lanes.finished.assign(count, false);
+    lanes.at_warp_sync.assign(count, false);
     lanes.stacks.resize(count);
     lanes.saved.resize(count);
     lanes.error = nullptr;
@@ -154,19 +157,51 @@ void LaneScheduler::run(int lane_count, std::function<void(int)> body) {
         makecontext(&context, &lane_entry, 0);
 #endif
     }
+    // Warps whose lanes all wait at a warp sync go on (in rank order) until
+    // none is left; then every lane waits at a block sync or has returned,
+    // and all go on. Anything else (lanes of one warp at syncs of different
+    // kinds, some lanes returned while others wait) would hang on the
+    // device: the lanes are run to completion all the same, and run throws.
+    const auto resume_lane = [&](std::size_t rank) {
+        lanes.at_warp_sync[rank] = false;
+        lanes.resume(static_cast<int>(rank));
+    };
+    constexpr auto lanes_per_warp = static_cast<std::size_t>(warp_lanes);
     bool consistent = true;
-    for (std::size_t running = count; running > 0;) {
+    for (;;) {
+        for (bool released = true; released;) {
+            released = false;
+            for (std::size_t first = 0; first < count; first += lanes_per_warp) {
+                const std::size_t end = std::min(count, first + lanes_per_warp);
+                bool some_waiting = false, all_waiting = true;
+                for (std::size_t rank = first; rank < end; ++rank) {
+                    some_waiting = some_waiting || lanes.at_warp_sync[rank];
+                    all_waiting = all_waiting && lanes.at_warp_sync[rank];
+                }
+                if (!some_waiting || !all_waiting) continue;
+                for (std::size_t rank = first; rank < end; ++rank) resume_lane(rank);
+                released = true;
+            }
+        }
+        std::size_t still = 0, at_warp_sync = 0;
+        for (std::size_t rank = 0; rank < count; ++rank) {
+            still += lanes.finished[rank] ? 0 : 1;
+            at_warp_sync += lanes.at_warp_sync[rank] ? 1 : 0;
+        }
+        if (still == 0) break;
+        if (still != count || at_warp_sync != 0) consistent = false;
         for (std::size_t rank = 0; rank < count; ++rank)
-            if (!lanes.finished[rank]) lanes.resume(static_cast<int>(rank));
-        std::size_t still = 0;
-        for (std::size_t rank = 0; rank < count; ++rank) still += lanes.finished[rank] ? 0 : 1;
-        if (still != 0 && still != count) consistent = false; // some lanes returned, others wait at a sync
-        running = still;
+            if (!lanes.finished[rank]) resume_lane(rank);
     }
     if (lanes.error) std::rethrow_exception(lanes.error);
     if (!consistent) throw std::logic_error("lanes of one warp reached different numbers of syncs");
 }
 
 void LaneScheduler::sync(int rank) { lanes_->yield(rank); }
+
+void LaneScheduler::sync_warp(int rank) {
+    lanes_->at_warp_sync[static_cast<std::size_t>(rank)] = true;
+    lanes_->yield(rank);
+}
 
 } // namespace collapse::testing

@@ -29,6 +29,13 @@ public:
     // Called by lane `rank`: wait until every lane has reached its sync.
     void sync(int rank);
 
+    // Called by lane `rank`: wait until every lane of its warp (ranks
+    // 32 w .. 32 w + 31) has reached its warp sync (__syncwarp, or a
+    // warp-collective such as mma.sync). Warps may reach different numbers
+    // of warp syncs between two syncs; a lane whose warp-mates wait at a
+    // sync of the other kind is a deadlock (std::logic_error from run).
+    void sync_warp(int rank);
+
     struct Lanes; // the lanes' stacks and saved contexts (warp_emulation.cpp)
 
 private:

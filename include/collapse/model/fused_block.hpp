@@ -209,6 +209,17 @@ COLLAPSE_UNROLL
     }
 }
 
+// Entry b of sample i after the gd step: dL/dx_i[b] = (product - (1-s) Q_i[b]) / M
+// with product = (R1_i W)[b] and Q_i = W y_label - x_i (+ W y_second - x_i).
+template <class Real>
+COLLAPSE_HD inline Real updated_sample_entry(const Real* projected_labels, int label, int second, int b, int dim,
+                                             Real x, Real product, Real pull, Real scale, Real lr) {
+    Real target = projected_labels[label * dim + b] - x;
+    if (second >= 0) target += projected_labels[second * dim + b] - x;
+    const Real gradient = (product - pull * target) * scale;
+    return x - lr * gradient;
+}
+
 // The gradient of the tile's samples, dL/dx_i[b] = (sum_a R1_i[a] W[a][b] -
 // (1-s) Q_i[b]) / M, and the gd update x_i - lr dL/dx_i written to the next
 // X buffer (vector stores where aligned). Same micro-tiles as above.
@@ -245,14 +256,9 @@ COLLAPSE_UNROLL
             const int label = problem.primary_label[i], second = problem.second_label[i];
             Quad<Real> updated;
 COLLAPSE_UNROLL
-            for (int n = 0; n < T::cols; ++n) {
-                const int b = col0 + n;
-                const Real x = tile[row * T::ld + b];
-                Real target = projected_labels[label * D + b] - x;
-                if (second >= 0) target += projected_labels[second * D + b] - x;
-                const Real gradient = (acc[m][n] - pull * target) * scale;
-                updated.v[n] = x - lr * gradient;
-            }
+            for (int n = 0; n < T::cols; ++n)
+                updated.v[n] = updated_sample_entry(projected_labels, label, second, col0 + n, D,
+                                                    tile[row * T::ld + col0 + n], acc[m][n], pull, scale, lr);
             Real* target_row = next_samples + i * D + col0;
             if (aligned) store_quad(target_row, updated);
             else

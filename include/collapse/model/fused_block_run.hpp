@@ -6,11 +6,12 @@
 
 #include <new>
 
-#include "collapse/model/fused_block.hpp"
+#include "collapse/model/fused_block_tensor.hpp"
 
 namespace collapse {
 
-template <int D, class Real, class Team>
+// Math: the products on FMA micro-tiles or on tensor cores (fused_block_tensor.hpp).
+template <int D, FusedMath Math = FusedMath::fma, class Real, class Team>
 COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajectory<Real>& job) {
     constexpr int ld = FusedTiling<D>::ld;
     const ModelProblem<Real>& problem = job.problem;
@@ -86,7 +87,7 @@ COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajecto
             const int count = samples - first < tile_samples ? samples - first : tile_samples;
             fused::load_sample_tile<D>(team, current, first, count, tile_samples, sample_tile);
             team.sync();
-            if (with_head) fused::tile_times_head_transposed<D>(team, sample_tile, head, residual_tile, tile_samples);
+            if (with_head) fused::tile_products_before<D, Math>(team, sample_tile, head, residual_tile, tile_samples);
             fused::accumulate_class_sums<D>(team, job.class_members, classes, sample_tile, first, count, class_sums);
             team.sync();
             // Per sample: the nearest label, R1 (over P in place), the loss terms.
@@ -116,9 +117,8 @@ COLLAPSE_HD void run_fused_trajectory(const Team& team, const FusedBlockTrajecto
             }
             team.sync();
             if (with_head) {
-                fused::update_tile_samples<D>(team, problem, sample_tile, residual_tile, head, projected_labels, first,
-                                              count, tile_samples, lr, next);
-                fused::accumulate_head_gradient<D>(team, sample_tile, residual_tile, count, head_gradient);
+                fused::tile_products_after<D, Math>(team, problem, sample_tile, residual_tile, head, projected_labels,
+                                                    first, count, tile_samples, lr, next, head_gradient);
             } else {
                 team_for(team, count * D, [&](int e) {
                     const int row = e / D, c = e % D;
