@@ -47,7 +47,7 @@ struct Options {
 
 constexpr const char* usage =
     "bench_backends [--trajectories N=1024] [--steps S=2000] [--configs small,head,medium,large]\n"
-    "               [--backends cpu,cuda,cuda-thread,cuda-team,cuda-warp,cuda-block,cuda-lockstep] [--threads T] [--peak-gflops G] [--max-seconds X=20]\n"
+    "               [--backends cpu,cuda,cuda-thread,cuda-team,cuda-warp,cuda-block,cuda-block-tc,cuda-lockstep] [--threads T] [--peak-gflops G] [--max-seconds X=20]\n"
     "               [--repeats R=3] [--precision float32|float64] [--frustration F=0.1] [--lr LR=0.05]\n"
     "               [--full 0|1]\n"
     "A config is small, head, medium, large, or any shape K<K>n<n>d<d>h<h>, e.g. K10n100d32h32.\n"
@@ -227,14 +227,18 @@ std::unique_ptr<Backend> open_backend(const std::string& name, int threads) {
     if (name == "cpu") return make_cpu_backend(threads);
     if (name == "cuda") return make_cuda_backend();
     // cuda-thread / cuda-team / cuda-warp / cuda-block: one kernel forced (COLLAPSE_CUDA_KERNEL is read when the backend
-    // is made), the lockstep path off; cuda-lockstep: the lockstep cuBLAS path wherever it runs (gd, embedding kind).
+    // is made), the lockstep path off; cuda-block-tc: the fused block kernel on tensor cores
+    // (COLLAPSE_CUDA_TENSOR_CORES=on); cuda-lockstep: the lockstep cuBLAS path wherever it runs (gd, embedding kind).
     if (name == "cuda-thread" || name == "cuda-team" || name == "cuda-warp" || name == "cuda-block" ||
-        name == "cuda-lockstep") {
-        if (name != "cuda-lockstep") ::setenv("COLLAPSE_CUDA_KERNEL", name.c_str() + 5, 1); // after "cuda-"
+        name == "cuda-block-tc" || name == "cuda-lockstep") {
+        const bool tensor = name == "cuda-block-tc";
+        if (name != "cuda-lockstep") ::setenv("COLLAPSE_CUDA_KERNEL", tensor ? "block" : name.c_str() + 5, 1); // after "cuda-"
+        ::setenv("COLLAPSE_CUDA_TENSOR_CORES", tensor ? "on" : "off", 1);
         ::setenv("COLLAPSE_CUDA_LOCKSTEP", name == "cuda-lockstep" ? "on" : "off", 1);
         struct Restore {
             ~Restore() {
                 ::unsetenv("COLLAPSE_CUDA_KERNEL");
+                ::unsetenv("COLLAPSE_CUDA_TENSOR_CORES");
                 ::unsetenv("COLLAPSE_CUDA_LOCKSTEP");
             }
         } restore;
@@ -259,7 +263,7 @@ int main(int argc, char** argv) try {
         for (const std::string& shape_name : options.shapes) {
             const BenchShape shape = find_shape(shape_name);
             Row row = measure(*backend, shape, options);
-            row.backend = backend_name; // cuda-thread, -team, -warp, -block and -lockstep are all "cuda" to the backend
+            row.backend = backend_name; // cuda-thread, -team, -warp, -block(-tc) and -lockstep are all "cuda" to the backend
             rows.push_back(row);
             // One machine-readable line per measurement, printed as soon as it exists.
             std::printf("RESULT {\"config\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\","

@@ -12,9 +12,12 @@
 namespace collapse::testing {
 namespace {
 
-// A CUDA backend with COLLAPSE_CUDA_KERNEL=kernel (read when it is made), or a skip.
+// A CUDA backend with COLLAPSE_CUDA_KERNEL=kernel (read when it is made), or a
+// skip; "block_tc" is the fused block kernel with COLLAPSE_CUDA_TENSOR_CORES=on.
 std::unique_ptr<Backend> cuda_backend_with_kernel(const char* kernel, std::string& skip_reason) {
-    ::setenv("COLLAPSE_CUDA_KERNEL", kernel, 1);
+    const bool tensor = std::string(kernel) == "block_tc";
+    ::setenv("COLLAPSE_CUDA_KERNEL", tensor ? "block" : kernel, 1);
+    ::setenv("COLLAPSE_CUDA_TENSOR_CORES", tensor ? "on" : "off", 1);
     std::unique_ptr<Backend> backend;
     try {
         backend = make_cuda_backend();
@@ -22,6 +25,7 @@ std::unique_ptr<Backend> cuda_backend_with_kernel(const char* kernel, std::strin
         skip_reason = std::string("no CUDA device: ") + error.what();
     }
     ::unsetenv("COLLAPSE_CUDA_KERNEL");
+    ::unsetenv("COLLAPSE_CUDA_TENSOR_CORES");
     return backend;
 }
 
@@ -34,7 +38,7 @@ TEST_P(CudaBatchInvariance, BitIdenticalAcrossBatchSizes) {
     const auto cuda = cuda_backend_with_kernel(kernel, skip);
     if (!cuda) GTEST_SKIP() << skip;
     SweepSpec spec = mixed_spec(precision, method);
-    if (std::string(kernel) == "block") spec = at_fused_kernel_dim(spec); // other d take the team kernel
+    if (std::string(kernel).starts_with("block")) spec = at_fused_kernel_dim(spec); // other d take the team kernel
     const auto reference = run_grid(*cuda, spec, 1);
     for (std::int64_t batch_size : {7, 64}) {
         SCOPED_TRACE("batch size " + std::to_string(batch_size));
@@ -55,7 +59,7 @@ INSTANTIATE_TEST_SUITE_P(PrecisionMethodAndKernel, CudaBatchInvariance,
                          precision_method_and_kernel);
 INSTANTIATE_TEST_SUITE_P(FusedBlockKernel, CudaBatchInvariance,
                          ::testing::Combine(::testing::Values(Precision::float32, Precision::float64),
-                                            ::testing::Values(IntegratorMethod::gd), ::testing::Values("block")),
+                                            ::testing::Values(IntegratorMethod::gd), ::testing::Values("block", "block_tc")),
                          precision_method_and_kernel);
 
 TEST_F(CudaBackendTest, RepeatedRunsOnOneBackendAreBitIdentical) {
