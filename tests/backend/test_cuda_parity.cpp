@@ -89,7 +89,7 @@ INSTANTIATE_TEST_SUITE_P(FusedBlockKernel, CudaParity,
                          integrator_and_kernel);
 
 // The tensor-core path at d = 16, 32 and 64, where every product (float32's
-// G too) is on mma tiles: the host emulation's BlockTensorEmulation case on the device.
+// G too) is on mma tiles: the host emulation's BlockTensorHostEmulation case on the device.
 TEST(CudaTensorCores, WiderDimensionsMatchTheCpuBackend) {
     std::string skip;
     const auto cuda = cuda_backend_for("block_tc", skip);
