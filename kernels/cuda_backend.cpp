@@ -71,7 +71,8 @@ public:
         allow_team_shared_memory(limits_.shared_bytes_per_block_optin);
         allow_warp_shared_memory(limits_.shared_bytes_per_block_optin);
         allow_block_shared_memory(limits_.shared_bytes_per_block_optin);
-        runner_ = std::make_unique<DeviceBatchRunner>(limits_, kernel_choice_from_environment(), fused_math_from_environment());
+        runner_ = std::make_unique<DeviceBatchRunner>(limits_, kernel_choice_from_environment(),
+                                                      fused_math_from_environment());
     }
 
     std::string name() const override { return "cuda"; }
