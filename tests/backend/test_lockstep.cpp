@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <random>
 #include <string>
 #include <set>
@@ -25,10 +26,68 @@
 namespace collapse::testing {
 namespace {
 
+// The step as it was before the elementwise passes were fused (one pass per
+// functor of lockstep_functors.hpp, in their old order), as a step launcher
+// that ignores the fused step body it is given and runs this instead.
+struct UnfusedStepLauncher {
+    template <class Real, class StepBody>
+    void operator()(const lockstep::LockstepView<Real>& v, const StepBody&) const {
+        using namespace lockstep;
+        using lockstep::detail::for_each_index;
+        using lockstep::detail::product;
+        const CpuBatchedGemm gemm;
+        const auto& policy = thrust::host;
+        const LockstepShape& s = v.shape;
+        const std::int64_t B = s.lanes;
+        const int N = s.samples, K = s.classes, d = s.dim, H = s.head;
+        const GemmOp none = GemmOp::none, transpose = GemmOp::transpose;
+        const std::int64_t xs = s.x_size(), ys = s.y_size(), as = s.a_size(), ws = s.w_size();
+        if (H > 0) gemm(product<Real>(B, none, none, d, d, H, v.head_b, H, as, v.head_a, d, as, Real(0), v.w, d, ws));
+        for_each_index(policy, B * ws, PlainHeadIdentity<Real>{v});
+        gemm(product<Real>(B, none, transpose, N, d, d, v.x, d, xs, v.w, d, ws, Real(0), v.projected_x, d, xs));
+        gemm(product<Real>(B, none, transpose, K, d, d, v.y, d, ys, v.w, d, ws, Real(0), v.projected_y, d, ys));
+        for_each_index(policy, B * ys, ClassSums<Real>{v});
+        if (H > 0) gemm(product<Real>(B, none, transpose, K, d, d, v.class_sum, d, ys, v.w, d, ws, Real(0), v.projected_sum, d, ys));
+        for_each_index(policy, B * N, SampleResiduals<Real>{v});
+        for_each_index(policy, B * ys, LabelResiduals<Real>{v});
+        gemm(product<Real>(B, none, none, N, d, d, v.residual_x, d, xs, v.w, d, ws, Real(1), v.gradient_x, d, xs));
+        gemm(product<Real>(B, none, none, K, d, d, v.residual_y, d, ys, v.w, d, ws, Real(1), v.gradient_y, d, ys));
+        if (H > 0) {
+            gemm(product<Real>(B, transpose, none, d, d, N, v.residual_x, d, xs, v.x, d, xs, Real(0), v.gradient_w, d, ws));
+            gemm(product<Real>(B, transpose, none, d, d, K, v.residual_y, d, ys, v.y, d, ys, Real(1), v.gradient_w, d, ws));
+            gemm(product<Real>(B, transpose, none, H, d, d, v.head_b, H, as, v.gradient_w, d, ws, Real(0), v.gradient_a, d, as));
+            gemm(product<Real>(B, none, transpose, d, H, d, v.gradient_w, d, ws, v.head_a, d, as, Real(0), v.gradient_b, H, as));
+        }
+        for_each_index(policy, B, WatchStep<Real>{v});
+        for_each_index(policy, B * s.state_size(), UpdateState<Real>{v});
+        ++*v.loop_step;
+    }
+};
+
+// A launcher that keeps the first step body it is given and replays that
+// one for every later step, as a CUDA Graph captured once does: the step
+// must take nothing step-dependent from the host.
+struct ReplayingStepLauncher {
+    std::function<void()> captured;
+    int captures = 0;
+
+    template <class Real, class StepBody>
+    void operator()(const lockstep::LockstepView<Real>&, const StepBody& step_body) {
+        if (!captured) {
+            captured = step_body;
+            ++captures;
+        }
+        captured();
+    }
+};
+
+enum class StepKind { fused, unfused_reference, replayed };
+
 // A Backend whose run_batch is the CUDA backend's with the lockstep path on the host.
 class HostLockstepBackend final : public HostTestBackend<HostLockstepBackend> {
 public:
-    explicit HostLockstepBackend(int poll_interval = 16, std::int64_t lanes = 0) {
+    explicit HostLockstepBackend(int poll_interval = 16, std::int64_t lanes = 0, StepKind kind = StepKind::fused)
+        : kind_(kind) {
         options_.poll_interval = poll_interval;
         options_.lanes = lanes;
     }
@@ -40,17 +99,27 @@ public:
         cuda::HostBatch<Real> host(cuda::HostMemory::pageable);
         cuda::pack_batch(spec, grid, flat_indices, host, out);
         for (TrajectorySummary& summary : out.summary) summary = TrajectorySummary{}; // must be written
-        const std::int64_t steps =
-            lockstep::run_lockstep_on_host(host, spec.integrator.method, out, lockstep::CpuBatchedGemm{}, options_);
+        const lockstep::CpuBatchedGemm gemm;
+        std::int64_t steps = 0;
+        if (kind_ == StepKind::unfused_reference)
+            steps = lockstep::run_lockstep_on_host(host, spec.integrator.method, out, gemm, options_, UnfusedStepLauncher{});
+        else if (kind_ == StepKind::replayed) {
+            ReplayingStepLauncher replaying;
+            steps = lockstep::run_lockstep_on_host(host, spec.integrator.method, out, gemm, options_, replaying);
+            captures += replaying.captures;
+        } else
+            steps = lockstep::run_lockstep_on_host(host, spec.integrator.method, out, gemm, options_);
         longest_loop = std::max(longest_loop, steps);
         cuda::unpack_final_states(spec, host, out);
     }
 
 private:
     lockstep::LockstepOptions options_;
+    StepKind kind_;
 
 public:
     std::int64_t longest_loop = 0; // loop steps of the longest batch run so far
+    int captures = 0;              // step bodies the replaying launcher kept, over all batches
 };
 
 std::set<TrajectoryStatus> statuses_of(const std::map<std::int64_t, BatchOutput>& results) {
@@ -108,6 +177,34 @@ TEST(LockstepHost, ResultsDependOnNeitherBatchNorPolling) {
         expect_bit_identical(expected, run_grid(every_step, spec, 13));
         expect_bit_identical(expected, run_grid(never, spec, 64));
     }
+}
+
+// The fused elementwise passes write the bits of the unfused sequence, with
+// and without refills, in both precisions.
+TEST(LockstepHost, FusedPassesGiveTheBitsOfTheUnfusedSequence) {
+    for (Precision precision : {Precision::float64, Precision::float32}) {
+        SweepSpec spec = mixed_spec(precision, IntegratorMethod::gd);
+        spec.axes[1].values = {0, 2, 8};
+        const std::int64_t B = Grid(spec).size();
+        for (std::int64_t lanes : {std::int64_t{0}, std::int64_t{5}}) {
+            SCOPED_TRACE("lanes " + std::to_string(lanes));
+            HostLockstepBackend fused(3, lanes), unfused(3, lanes, StepKind::unfused_reference);
+            const auto expected = run_grid(unfused, spec, B);
+            EXPECT_EQ(statuses_of(expected).size(), 3u);
+            expect_bit_identical(expected, run_grid(fused, spec, B));
+        }
+    }
+}
+
+// One step body, kept from the first step and replayed (what the CUDA Graph
+// does), gives the bits of a step body made afresh each step: the loop step
+// comes from device memory, not from the host.
+TEST(LockstepHost, ReplayingTheFirstStepBodyChangesNoBit) {
+    const SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
+    HostLockstepBackend direct(4, 5), replayed(4, 5, StepKind::replayed);
+    const auto expected = run_grid(direct, spec, 13);
+    expect_bit_identical(expected, run_grid(replayed, spec, 13));
+    EXPECT_EQ(replayed.captures, static_cast<int>((Grid(spec).size() + 12) / 13)) << "one capture per batch";
 }
 
 // Lanes: the 72 trajectories of one batch on L lanes, freed lanes refilled

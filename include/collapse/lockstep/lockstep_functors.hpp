@@ -261,19 +261,19 @@ struct RefillLanes {
 // observables, then runner.hpp's TrajectoryWatch (record point, peak
 // accuracy, divergence, collapse, stop), as in run_trajectory. A trajectory
 // that stops writes its summary and goes inactive: its state is no longer
-// updated and its later trace entries stay NaN. Per lane, at loop step
-// `loop_step`: the trajectory's own step is loop_step - lane_first_step.
+// updated and its later trace entries stay NaN. Per lane, at the loop step
+// *v.loop_step (device memory, so that a captured step can be replayed):
+// the trajectory's own step is the loop step - lane_first_step.
 template <class Real>
 struct WatchStep {
     LockstepView<Real> v;
-    std::int64_t loop_step;
 
     COLLAPSE_HD void operator()(std::int64_t lane) const {
         LockstepWatch watch = v.watch[lane];
         if (!watch.active) return;
         const LockstepShape& s = v.shape;
         const std::int64_t t = v.lane_trajectory[lane];
-        const std::int64_t step = loop_step - v.lane_first_step[lane];
+        const std::int64_t step = *v.loop_step - v.lane_first_step[lane];
         const LockstepTask<Real>& task = v.tasks[t];
         const RunSettings& settings = task.settings;
         Real loss_sum = 0;
