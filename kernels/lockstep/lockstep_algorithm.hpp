@@ -3,7 +3,7 @@
 // runs: `policy` is a Thrust execution policy (thrust::host in the tests,
 // thrust::cuda::par_nosync.on(stream) on the device) for the elementwise passes
 // (lockstep_functors.hpp), and `gemm` a batched matrix product
-// (lockstep::CpuBatchedGemm, cuda::CublasBatchedGemm) for the products.
+// (lockstep::CpuBatchedGemm, cuda::CublasLtBatchedGemm) for the products.
 // Every array of `v` must live where `policy` and `gemm` run.
 #pragma once
 

@@ -286,8 +286,36 @@ void column_major_reference(const lockstep::ColumnMajorGemm<Real>& g) {
             }
 }
 
+// cublasLtMatmul as its descriptors say, column-major: D = alpha op(A) op(B)
+// + beta C over the layouts' batch, every element addressed through its
+// layout's leading dimension and batch stride. The layouts must agree.
+template <class Real>
+void lt_reference(const lockstep::LtMatmul<Real>& g) {
+    const int m = g.c.rows, n = g.c.columns, k = g.transpose_a ? g.a.rows : g.a.columns;
+    ASSERT_EQ(g.transpose_a ? g.a.columns : g.a.rows, m);
+    ASSERT_EQ(g.transpose_b ? g.b.columns : g.b.rows, k);
+    ASSERT_EQ(g.transpose_b ? g.b.rows : g.b.columns, n);
+    ASSERT_EQ(g.a.batch_count, g.c.batch_count);
+    ASSERT_EQ(g.b.batch_count, g.c.batch_count);
+    for (const lockstep::LtMatrixLayout* layout : {&g.a, &g.b, &g.c}) ASSERT_GE(layout->ld, layout->rows);
+    for (int i = 0; i < g.c.batch_count; ++i)
+        for (int row = 0; row < m; ++row)
+            for (int col = 0; col < n; ++col) {
+                const Real* a = g.a_data + i * g.a.batch_stride;
+                const Real* b = g.b_data + i * g.b.batch_stride;
+                Real sum = 0;
+                for (int p = 0; p < k; ++p) {
+                    const Real a_value = g.transpose_a ? a[p + row * g.a.ld] : a[row + p * g.a.ld];
+                    const Real b_value = g.transpose_b ? b[col + p * g.b.ld] : b[p + col * g.b.ld];
+                    sum += a_value * b_value;
+                }
+                Real& out = g.c_data[i * g.c.batch_stride + row + col * g.c.ld];
+                out = g.beta == Real(0) ? g.alpha * sum : g.alpha * sum + g.beta * out;
+            }
+}
+
 // The translation handed to cuBLAS computes what the row-major reference does.
-TEST(LockstepGemm, ColumnMajorTranslationMatchesTheRowMajorReference) {
+TEST(LockstepGemm, ColumnMajorAndLtTranslationsMatchTheRowMajorReference) {
     std::mt19937 random(7);
     std::uniform_int_distribution<int> small(-3, 3);
     auto fill = [&](std::vector<double>& values) {
@@ -309,13 +337,17 @@ TEST(LockstepGemm, ColumnMajorTranslationMatchesTheRowMajorReference) {
                 std::vector<double> a(static_cast<std::size_t>(count * g.stride_a)),
                     b(static_cast<std::size_t>(count * g.stride_b)), c(static_cast<std::size_t>(count * g.stride_c));
                 fill(a), fill(b), fill(c);
-                std::vector<double> c_column_major = c;
+                std::vector<double> c_column_major = c, c_lt = c;
                 g.a = a.data(), g.b = b.data(), g.c = c.data();
                 lockstep::CpuBatchedGemm{}(g);
                 lockstep::GemmBatch<double> h = g;
                 h.c = c_column_major.data();
                 column_major_reference(lockstep::to_column_major(h));
                 EXPECT_EQ(c, c_column_major) << "op_a " << int(op_a) << " op_b " << int(op_b) << " beta " << beta;
+                h.c = c_lt.data();
+                lt_reference(lockstep::to_lt_matmul(h));
+                EXPECT_EQ(c, c_lt) << "cublasLtMatmul layouts: op_a " << int(op_a) << " op_b " << int(op_b)
+                                   << " beta " << beta;
             }
 }
 
