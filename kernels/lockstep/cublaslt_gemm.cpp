@@ -14,8 +14,9 @@
 #include "cuda_check.hpp"
 #include "lockstep/cublas_search.hpp"
 
-#define COLLAPSE_CUBLASLT_CHECK(call) \
-    ::collapse::cuda::check_cublas((call), #call, __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__))
+// The API's name (the library's functions are called through pointers) and file:line go into the message.
+#define COLLAPSE_CUBLASLT_CHECK(api, call) \
+    ::collapse::cuda::check_cublas((call), api "(...)", __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__))
 
 namespace collapse::cuda {
 namespace {
@@ -126,7 +127,9 @@ std::uint32_t alignment_of(const Real* data, std::int64_t stride) {
 }
 
 // What the pinned algorithm of a product depends on: everything but the batch count and the data.
-using ShapeKey = std::tuple<int, bool, bool, std::vector<std::int64_t>, bool, std::uint32_t, std::uint32_t, std::uint32_t>;
+// (bytes per element, transpose A, transpose B, rows/columns/ld/stride of A, B, C, beta == 0, alignment of A, B, C)
+using ShapeKey =
+    std::tuple<int, bool, bool, std::vector<std::int64_t>, bool, std::uint32_t, std::uint32_t, std::uint32_t>;
 
 std::vector<std::int64_t> layout_numbers(const lockstep::LtMatrixLayout& a, const lockstep::LtMatrixLayout& b,
                                          const lockstep::LtMatrixLayout& c) {
@@ -164,63 +167,96 @@ struct CublasLtBatchedGemm::State {
     void* workspace = nullptr;
     std::size_t workspace_bytes = 0;
     std::mutex mutex; // the caches below
-    std::map<ShapeKey, cublasLtMatmulAlgo_t> pinned;
+    struct PinnedAlgorithm {
+        cublasLtMatmulAlgo_t algorithm;
+        cublasComputeType_t compute;
+    };
+    std::map<ShapeKey, PinnedAlgorithm> pinned;
     std::set<std::pair<ShapeKey, int>> checked; // (shape, batch count) the pinned algorithm was confirmed for
 
-    // Descriptors of `g` at batch count `count`: pedantic compute type (no TF32), the run precision.
+    // Descriptors of `g` at batch count `count` with compute type `compute`, in the run precision.
     template <class Real>
-    void describe_product(Descriptors& d, const lockstep::LtMatmul<Real>& g, int count) const {
+    void describe_product(Descriptors& d, const lockstep::LtMatmul<Real>& g, int count,
+                          cublasComputeType_t compute) const {
         const CublasLtLibrary& lt = cublaslt();
-        const bool single = sizeof(Real) == sizeof(float);
-        const cudaDataType type = single ? CUDA_R_32F : CUDA_R_64F;
-        COLLAPSE_CUBLASLT_CHECK(
-            lt.desc_create(&d.operation, single ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_64F_PEDANTIC, type));
-        const cublasOperation_t op_a = g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-        const cublasOperation_t op_b = g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-        COLLAPSE_CUBLASLT_CHECK(lt.desc_set(d.operation, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
-        COLLAPSE_CUBLASLT_CHECK(lt.desc_set(d.operation, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
+        const cudaDataType type = sizeof(Real) == sizeof(float) ? CUDA_R_32F : CUDA_R_64F;
+        COLLAPSE_CUBLASLT_CHECK("cublasLtMatmulDescCreate", lt.desc_create(&d.operation, compute, type));
+        const cublasOperation_t ops[] = {g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                         g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N};
+        const cublasLtMatmulDescAttributes_t op_attributes[] = {CUBLASLT_MATMUL_DESC_TRANSA,
+                                                                CUBLASLT_MATMUL_DESC_TRANSB};
+        for (int i = 0; i < 2; ++i)
+            COLLAPSE_CUBLASLT_CHECK("cublasLtMatmulDescSetAttribute",
+                                    lt.desc_set(d.operation, op_attributes[i], &ops[i], sizeof(ops[i])));
         const std::pair<cublasLtMatrixLayout_t*, const lockstep::LtMatrixLayout*> layouts[] = {
             {&d.a, &g.a}, {&d.b, &g.b}, {&d.c, &g.c}};
         for (const auto& [made, layout] : layouts) {
-            COLLAPSE_CUBLASLT_CHECK(lt.layout_create(made, type, static_cast<std::uint64_t>(layout->rows),
+            COLLAPSE_CUBLASLT_CHECK("cublasLtMatrixLayoutCreate",
+                                    lt.layout_create(made, type, static_cast<std::uint64_t>(layout->rows),
                                                      static_cast<std::uint64_t>(layout->columns), layout->ld));
             const std::int32_t batch = count;
             const std::int64_t stride = layout->batch_stride;
-            COLLAPSE_CUBLASLT_CHECK(lt.layout_set(*made, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof(batch)));
+            COLLAPSE_CUBLASLT_CHECK("cublasLtMatrixLayoutSetAttribute",
+                                    lt.layout_set(*made, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof(batch)));
             COLLAPSE_CUBLASLT_CHECK(
+                "cublasLtMatrixLayoutSetAttribute",
                 lt.layout_set(*made, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
         }
     }
 
     // The algorithm of this shape: chosen at kPinnedReferenceBatchCount the first time, then kept.
+    // The pedantic compute type first; should cuBLASLt offer nothing for it,
+    // the plain one (CUBLAS_COMPUTE_32F / 64F: in cuBLASLt TF32 and emulation
+    // are compute types of their own, never chosen for these).
     template <class Real>
-    const cublasLtMatmulAlgo_t& pin(const ShapeKey& key, const lockstep::LtMatmul<Real>& g) {
+    const PinnedAlgorithm& pin(const ShapeKey& key, const lockstep::LtMatmul<Real>& g) {
         if (const auto found = pinned.find(key); found != pinned.end()) return found->second;
+        const bool single = sizeof(Real) == sizeof(float);
+        const cublasComputeType_t computes[] = {single ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_64F_PEDANTIC,
+                                                single ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F};
+        std::string refusals;
+        for (const cublasComputeType_t compute : computes) {
+            cublasLtMatmulHeuristicResult_t result{};
+            std::string refusal;
+            try { // a descriptor refused for this compute type is a refusal too
+                const cublasStatus_t status = heuristic(g, key, compute, result);
+                if (status == CUBLAS_STATUS_SUCCESS)
+                    return pinned.emplace(key, PinnedAlgorithm{result.algo, compute}).first->second;
+                refusal = cublaslt().status_name(status);
+            } catch (const BackendError& error) {
+                refusal = error.what();
+            }
+            refusals += std::string(refusals.empty() ? "" : "; ") + "compute type " +
+                        std::to_string(static_cast<int>(compute)) + ": " + refusal;
+        }
+        throw BackendError("cuBLASLt has no algorithm for the " + describe(key, kPinnedReferenceBatchCount) +
+                           " (reduction scheme none, workspace up to " + std::to_string(workspace_bytes) +
+                           " bytes; " + refusals + ")");
+    }
+
+    // cublasLtMatmulAlgoGetHeuristic's best algorithm for `g` at the reference count; its status.
+    template <class Real>
+    cublasStatus_t heuristic(const lockstep::LtMatmul<Real>& g, const ShapeKey& key, cublasComputeType_t compute,
+                             cublasLtMatmulHeuristicResult_t& result) const {
         const CublasLtLibrary& lt = cublaslt();
         Descriptors d;
-        describe_product(d, g, kPinnedReferenceBatchCount);
-        COLLAPSE_CUBLASLT_CHECK(lt.preference_create(&d.preference));
-        const std::uint64_t workspace_limit = workspace_bytes;
-        const std::uint32_t one_sequence = CUBLASLT_REDUCTION_SCHEME_NONE;
-        COLLAPSE_CUBLASLT_CHECK(lt.preference_set(d.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                  &workspace_limit, sizeof(workspace_limit)));
-        COLLAPSE_CUBLASLT_CHECK(lt.preference_set(d.preference, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
-                                                  &one_sequence, sizeof(one_sequence)));
-        const std::uint32_t alignments[] = {std::get<5>(key), std::get<6>(key), std::get<7>(key), std::get<7>(key)};
-        const cublasLtMatmulPreferenceAttributes_t alignment_attributes[] = {
-            CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-            CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-        for (int m = 0; m < 4; ++m)
-            COLLAPSE_CUBLASLT_CHECK(
-                lt.preference_set(d.preference, alignment_attributes[m], &alignments[m], sizeof(alignments[m])));
-        cublasLtMatmulHeuristicResult_t result{};
+        describe_product(d, g, kPinnedReferenceBatchCount, compute);
+        COLLAPSE_CUBLASLT_CHECK("cublasLtMatmulPreferenceCreate", lt.preference_create(&d.preference));
+        const auto set = [&](cublasLtMatmulPreferenceAttributes_t attribute, const auto& value) {
+            COLLAPSE_CUBLASLT_CHECK("cublasLtMatmulPreferenceSetAttribute",
+                                    lt.preference_set(d.preference, attribute, &value, sizeof(value)));
+        };
+        set(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<std::uint64_t>(workspace_bytes));
+        set(CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, static_cast<std::uint32_t>(CUBLASLT_REDUCTION_SCHEME_NONE));
+        set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, std::get<5>(key));
+        set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, std::get<6>(key));
+        set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, std::get<7>(key));
+        set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, std::get<7>(key));
         int found = 0;
-        COLLAPSE_CUBLASLT_CHECK(lt.heuristic(handle, d.operation, d.a, d.b, d.c, d.c, d.preference, 1, &result, &found));
-        if (found == 0 || result.state != CUBLAS_STATUS_SUCCESS)
-            throw BackendError("cuBLASLt has no algorithm for the " + describe(key, kPinnedReferenceBatchCount) +
-                               " (reduction scheme none, workspace up to " + std::to_string(workspace_bytes) +
-                               " bytes)");
-        return pinned.emplace(key, result.algo).first->second;
+        const cublasStatus_t status =
+            lt.heuristic(handle, d.operation, d.a, d.b, d.c, d.c, d.preference, 1, &result, &found);
+        if (status != CUBLAS_STATUS_SUCCESS) return status;
+        return found == 0 ? CUBLAS_STATUS_NOT_SUPPORTED : result.state;
     }
 
     template <class Real>
@@ -233,9 +269,10 @@ struct CublasLtBatchedGemm::State {
                            alignment_of(g.b_data, g.b.batch_stride), alignment_of(g.c_data, g.c.batch_stride)};
         const CublasLtLibrary& lt = cublaslt();
         const std::lock_guard<std::mutex> lock(mutex);
-        const cublasLtMatmulAlgo_t& algorithm = pin(key, g);
+        const PinnedAlgorithm& pinned_algorithm = pin(key, g);
+        const cublasLtMatmulAlgo_t& algorithm = pinned_algorithm.algorithm;
         Descriptors d;
-        describe_product(d, g, g.c.batch_count);
+        describe_product(d, g, g.c.batch_count, pinned_algorithm.compute);
         if (!checked.count({key, g.c.batch_count})) {
             cublasLtMatmulHeuristicResult_t result{};
             const cublasStatus_t status = lt.algo_check(handle, d.operation, d.a, d.b, d.c, d.c, &algorithm, &result);
@@ -250,7 +287,8 @@ struct CublasLtBatchedGemm::State {
                                               std::to_string(workspace_bytes) + " allocated"));
             checked.insert({key, g.c.batch_count});
         }
-        COLLAPSE_CUBLASLT_CHECK(lt.matmul(handle, d.operation, &g.alpha, g.a_data, d.a, g.b_data, d.b, &g.beta,
+        COLLAPSE_CUBLASLT_CHECK("cublasLtMatmul",
+                                lt.matmul(handle, d.operation, &g.alpha, g.a_data, d.a, g.b_data, d.b, &g.beta,
                                           g.c_data, d.c, g.c_data, d.c, &algorithm, workspace, workspace_bytes,
                                           stream));
     }
@@ -261,7 +299,7 @@ CublasLtBatchedGemm::CublasLtBatchedGemm(cudaStream_t stream, std::size_t worksp
     const CublasLtLibrary& library = cublaslt();
     state_->stream = stream;
     state_->workspace_bytes = workspace_bytes;
-    COLLAPSE_CUBLASLT_CHECK(library.create(&state_->handle));
+    COLLAPSE_CUBLASLT_CHECK("cublasLtCreate", library.create(&state_->handle));
     try {
         if (workspace_bytes > 0) COLLAPSE_CUDA_CHECK(cudaMalloc(&state_->workspace, workspace_bytes));
     } catch (...) {
