@@ -1,8 +1,9 @@
 // The elementwise and per-trajectory passes of a lockstep step, as
 // __host__ __device__ functors over a flat index. kernels/lockstep/
 // lockstep_algorithm.hpp runs them with thrust::for_each, on the host
-// (thrust::host, the tests) or the device (thrust::cuda::par.on(stream)),
-// between the batched matrix products; per lane, with the problem data and
+// (thrust::host, the tests) or the device (thrust::cuda::par_nosync.on(stream)),
+// between the batched matrix products, two of them fused into one pass
+// where fused_passes.hpp says; per lane, with the problem data and
 // outputs of the lane's trajectory t = lane_trajectory[lane]. SPEC §8's aggregated form:
 //
 //   R1_i = sum_{k in labels(i)} (W x_i - y_k)      Q_i = sum_{k in labels(i)} (W y_k - x_i)
