@@ -1,9 +1,11 @@
 // A CUDA Graph per lockstep step (docs/cuda-backend.md, "Large states:
 // lockstep cuBLAS path"): the step launcher run_lockstep hands each step
-// to (lockstep_algorithm.hpp). On its first step of a batch it captures the
-// step body (evaluation, watch, masked update, loop-step advance: 8 or 14
-// launches) on the runner's stream into a graph and instantiates it; that
-// step and every later one is then one cudaGraphLaunch. The step body takes
+// to (lockstep_algorithm.hpp). A batch's first step runs directly, so that
+// lazy module loading, cuBLASLt's heuristic and its algorithm checks happen
+// outside any capture. On the second it captures the step body
+// (evaluation, watch, masked update, loop-step advance: 8 or 14 launches)
+// on the runner's stream into a graph and instantiates it; that step and
+// every later one is then one cudaGraphLaunch. The step body takes
 // nothing step-dependent from the host (the loop step lives in device
 // memory), so the replay is the step. With the graph off
 // (COLLAPSE_CUDA_LOCKSTEP_GRAPH=off) it runs the body directly, as on the
@@ -35,10 +37,11 @@ public:
     CudaGraphStepLauncher(const CudaGraphStepLauncher&) = delete;
     CudaGraphStepLauncher& operator=(const CudaGraphStepLauncher&) = delete;
 
-    // One launcher serves one batch (one view): the first call captures.
+    // One launcher serves one batch (one view): the first call runs the body, the second captures.
     template <class Real, class StepBody>
     void operator()(const lockstep::LockstepView<Real>&, const StepBody& step_body) {
-        if (!use_graph_) {
+        if (!use_graph_ || !warmed_up_) {
+            warmed_up_ = true;
             step_body();
             return;
         }
@@ -71,6 +74,7 @@ private:
 
     cudaStream_t stream_;
     bool use_graph_;
+    bool warmed_up_ = false;
     cudaGraphExec_t exec_ = nullptr;
     int captures_ = 0;
 };
