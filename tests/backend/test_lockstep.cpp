@@ -9,8 +9,12 @@
 // (test_lockstep_gpu.cpp does, on a GPU).
 #include <gtest/gtest.h>
 
+#include <thrust/execution_policy.h>
+#include <thrust/for_each.h>
+
 #include <algorithm>
 #include <functional>
+#include <numeric>
 #include <random>
 #include <string>
 #include <set>
@@ -78,6 +82,42 @@ struct ReplayingStepLauncher {
             ++captures;
         }
         captured();
+    }
+};
+
+// Counts what one step launches on the device: a Thrust policy that counts
+// its for_each passes (Thrust dispatches for_each to this overload by the
+// policy's type) and a GEMM that counts products, both running on the host.
+struct CountingHostPolicy : thrust::cpp::execution_policy<CountingHostPolicy> {
+    std::int64_t* passes = nullptr;
+};
+
+template <class Iterator, class Function>
+Iterator for_each(CountingHostPolicy& policy, Iterator first, Iterator last, Function function) {
+    ++*policy.passes;
+    return thrust::for_each(thrust::host, first, last, function);
+}
+
+struct CountingGemm {
+    std::int64_t* products = nullptr;
+    template <class Real>
+    void operator()(const lockstep::GemmBatch<Real>& batch) const {
+        ++*products;
+        lockstep::CpuBatchedGemm{}(batch);
+    }
+};
+
+// Runs lockstep_step itself (the body the device captures) with the counting policy and GEMM.
+struct CountingStepLauncher {
+    std::int64_t steps = 0, passes = 0, products = 0, heads = 0;
+
+    template <class Real, class StepBody>
+    void operator()(const lockstep::LockstepView<Real>& v, const StepBody&) {
+        CountingHostPolicy policy;
+        policy.passes = &passes;
+        lockstep::lockstep_step(policy, CountingGemm{&products}, v);
+        ++steps;
+        heads += v.shape.head > 0 ? 1 : 0;
     }
 };
 
@@ -205,6 +245,30 @@ TEST(LockstepHost, ReplayingTheFirstStepBodyChangesNoBit) {
     const auto expected = run_grid(direct, spec, 13);
     expect_bit_identical(expected, run_grid(replayed, spec, 13));
     EXPECT_EQ(replayed.captures, static_cast<int>((Grid(spec).size() + 12) / 13)) << "one capture per batch";
+}
+
+// What docs/cuda-backend.md says a step launches: 4 passes, and 10 products
+// with a head in the batch, 4 without (counted through the step body itself).
+TEST(LockstepHost, AStepIsFourPassesAndTenOrFourProducts) {
+    for (int head : {0, 3}) {
+        SCOPED_TRACE("head " + std::to_string(head));
+        SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
+        spec.axes[1].values = {static_cast<double>(head)};
+        const Grid grid(spec);
+        std::vector<std::int64_t> flat(static_cast<std::size_t>(grid.size()));
+        std::iota(flat.begin(), flat.end(), std::int64_t{0});
+        cuda::HostBatch<double> host(cuda::HostMemory::pageable);
+        BatchOutput out;
+        cuda::pack_batch(spec, grid, flat, host, out);
+        CountingStepLauncher counting;
+        const std::int64_t loop_steps =
+            lockstep::run_lockstep_on_host(host, spec.integrator.method, out, lockstep::CpuBatchedGemm{}, {}, counting);
+        ASSERT_GT(counting.steps, 0);
+        EXPECT_EQ(counting.steps, loop_steps + 1) << "steps 0 .. the last loop step";
+        EXPECT_EQ(counting.heads, head > 0 ? counting.steps : 0);
+        EXPECT_EQ(counting.passes, 4 * counting.steps);
+        EXPECT_EQ(counting.products, (head > 0 ? 10 : 4) * counting.steps);
+    }
 }
 
 // Lanes: the 72 trajectories of one batch on L lanes, freed lanes refilled
