@@ -69,7 +69,8 @@ bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, const De
 LockstepRunner::LockstepRunner()
     : buffers_(std::make_unique<Buffers>(stream_)), use_graph_(lockstep_graph_from_environment()) {}
 
-// A new Buffers also makes a new cuBLAS handle: a millisecond, once per switch of path.
+// A new Buffers also makes a new cuBLASLt handle and workspace, and pins the
+// algorithms again: milliseconds, once per switch of path.
 void LockstepRunner::release_device_memory() { buffers_ = std::make_unique<Buffers>(stream_); }
 
 LockstepRunner::~LockstepRunner() = default;
@@ -106,7 +107,7 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
         pools.arrays.bind(v);
         v.record_steps = buffers.record_steps.data();
         results.point_at(v);
-        CudaGraphStepLauncher launch(stream_, use_graph_); // captures this batch's step on its first step
+        CudaGraphStepLauncher launch(stream_, use_graph_); // captures this batch's second step, replays it
         lockstep::run_lockstep(policy, buffers.gemm, v, pools.pool.data(), problem.tasks[0].settings.max_steps,
                                options, launch);
         graph_captures_ += launch.captures();

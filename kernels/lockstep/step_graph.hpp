@@ -68,7 +68,8 @@ private:
         COLLAPSE_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
         const cudaError_t instantiated = cudaGraphInstantiate(&exec_, graph, 0);
         (void)cudaGraphDestroy(graph);
-        check_cuda(instantiated, "cudaGraphInstantiate(&exec_, graph, 0)", __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
+        check_cuda(instantiated, "cudaGraphInstantiate(&exec_, graph, 0)",
+                   __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
         ++captures_;
     }
 
