@@ -78,7 +78,7 @@ GemmBatch<Real> product(std::int64_t batch, GemmOp op_a, GemmOp op_b, int m, int
 // One evaluation of the loss terms and the (M-scaled) gradients at the
 // current state of every lane, active or not (empty lanes compute nothing
 // in the elementwise passes; their products are discarded).
-// Ten batched products (six when no trajectory has a head) and two fused
+// Ten batched products (four when no trajectory has a head) and two fused
 // elementwise passes (fused_passes.hpp); docs/cuda-backend.md counts the FLOPs.
 template <class Real, class Policy, class Gemm>
 void evaluate_lockstep(const Policy& policy, const Gemm& gemm, const LockstepView<Real>& v) {
