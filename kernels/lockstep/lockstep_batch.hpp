@@ -75,6 +75,11 @@ LockstepProblem<Real> make_lockstep_problem(const cuda::HostBatch<Real>& host, I
     s.classes = host.tasks[0].dims.classes;
     s.dim = host.tasks[0].dims.dim;
     for (std::int64_t b = 0; b < host.count; ++b) s.head = std::max(s.head, host.tasks[static_cast<std::size_t>(b)].dims.head_dim);
+    // A batch with a head is padded to the grid's widest (HostBatch::grid_widest_head): padding is
+    // exact, and one width for every batch keeps the head products' shape, and so their algorithm
+    // and bits, independent of which trajectories share the batch. A batch of plain trajectories
+    // skips the head products altogether (W = I is exact in every product).
+    if (s.head > 0) s.head = std::max(s.head, host.grid_widest_head);
     const LockstepSizes sizes(s);
     const auto N = static_cast<std::size_t>(s.samples), K = static_cast<std::size_t>(s.classes);
     problem.tasks.resize(static_cast<std::size_t>(s.batch));

@@ -10,7 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -50,13 +52,39 @@ TEST(LockstepHost, ProjectedMetricWithoutEarlyStopMatchesTheCpuBackend) {
 }
 
 // h = 2 in a batch padded to h_max = 8 gives the bits it gives alone.
-TEST(LockstepHost, ZeroPaddedHeadIsExact) {
+// A batch with a head runs at the grid's widest head, whichever trajectories
+// it holds, so the head products keep one shape (and on the device one pinned
+// cuBLASLt algorithm); a batch of plain trajectories skips them. The padding
+// is exact: a trajectory gives the same bits at its own width.
+TEST(LockstepHost, ABatchWithAHeadRunsAtTheGridsWidestHeadAndPaddingIsExact) {
     SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
     spec.axes[1].values = {0, 2, 8};
+    const Grid grid(spec);
+    std::vector<std::int64_t> narrow_head, plain;
+    for (std::int64_t flat = 0; flat < grid.size(); ++flat) {
+        const int head = grid.params(flat).head_dim;
+        if (head == 2) narrow_head.push_back(flat);
+        if (head == 0) plain.push_back(flat);
+    }
+    ASSERT_FALSE(narrow_head.empty());
+    ASSERT_FALSE(plain.empty());
+    const auto run_batch = [&](std::span<const std::int64_t> flat, int grid_widest_head, int expected_width) {
+        cuda::HostBatch<double> host(cuda::HostMemory::pageable);
+        BatchOutput out;
+        cuda::pack_batch(spec, grid, flat, host, out);
+        EXPECT_EQ(host.grid_widest_head, 8);
+        host.grid_widest_head = grid_widest_head;
+        EXPECT_EQ(lockstep::make_lockstep_problem(host, IntegratorMethod::gd).shape.head, expected_width);
+        lockstep::run_lockstep_on_host(host, IntegratorMethod::gd, out);
+        return std::map<std::int64_t, BatchOutput>{{0, std::move(out)}};
+    };
+    const auto padded = run_batch(narrow_head, 8, 8);
+    const auto own_width = run_batch(narrow_head, 0, 2);
+    expect_bit_identical(own_width, padded);
+    run_batch(plain, 8, 0);
+    // The whole grid in one batch and one trajectory per batch: the same bits.
     HostLockstepBackend lockstep;
-    const auto together = run_grid(lockstep, spec, 1000); // every batch padded to 8
-    const auto alone = run_grid(lockstep, spec, 1);       // each trajectory at its own width
-    expect_bit_identical(alone, together);
+    expect_bit_identical(run_grid(lockstep, spec, 1), run_grid(lockstep, spec, 1000));
 }
 
 // Batch size, composition and the polling interval change no bit.
