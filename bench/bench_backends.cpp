@@ -47,7 +47,7 @@ struct Options {
 
 constexpr const char* usage =
     "bench_backends [--trajectories N=1024] [--steps S=2000] [--configs small,head,medium,large]\n"
-    "               [--backends cpu,cuda,cuda-thread,cuda-team,cuda-warp,cuda-block,cuda-block-tc,cuda-lockstep] [--threads T] [--peak-gflops G] [--max-seconds X=20]\n"
+    "               [--backends cpu,cuda,cuda-thread,cuda-team,cuda-warp,cuda-block,cuda-block-tc,cuda-lockstep,cuda-lockstep-nograph] [--threads T] [--peak-gflops G] [--max-seconds X=20]\n"
     "               [--repeats R=3] [--precision float32|float64] [--frustration F=0.1] [--lr LR=0.05]\n"
     "               [--full 0|1]\n"
     "A config is small, head, medium, large, or any shape K<K>n<n>d<d>h<h>, e.g. K10n100d32h32.\n"
@@ -228,18 +228,22 @@ std::unique_ptr<Backend> open_backend(const std::string& name, int threads) {
     if (name == "cuda") return make_cuda_backend();
     // cuda-thread / cuda-team / cuda-warp / cuda-block: one kernel forced (COLLAPSE_CUDA_KERNEL is read when the backend
     // is made), the lockstep path off; cuda-block-tc: the fused block kernel on tensor cores
-    // (COLLAPSE_CUDA_TENSOR_CORES=on); cuda-lockstep: the lockstep cuBLAS path wherever it runs (gd, embedding kind).
-    if (name == "cuda-thread" || name == "cuda-team" || name == "cuda-warp" || name == "cuda-block" ||
-        name == "cuda-block-tc" || name == "cuda-lockstep") {
-        const bool tensor = name == "cuda-block-tc";
-        if (name != "cuda-lockstep") ::setenv("COLLAPSE_CUDA_KERNEL", tensor ? "block" : name.c_str() + 5, 1); // after "cuda-"
+    // (COLLAPSE_CUDA_TENSOR_CORES=on); cuda-lockstep: the lockstep cuBLAS path wherever it runs (gd, embedding kind);
+    // cuda-lockstep-nograph: the same without the CUDA Graph per step (COLLAPSE_CUDA_LOCKSTEP_GRAPH=off).
+    const bool lockstep = name == "cuda-lockstep" || name == "cuda-lockstep-nograph";
+    const bool tensor = name == "cuda-block-tc";
+    if (name == "cuda-thread" || name == "cuda-team" || name == "cuda-warp" || name == "cuda-block" || tensor ||
+        lockstep) {
+        if (!lockstep) ::setenv("COLLAPSE_CUDA_KERNEL", tensor ? "block" : name.c_str() + 5, 1); // after "cuda-"
         ::setenv("COLLAPSE_CUDA_TENSOR_CORES", tensor ? "on" : "off", 1);
-        ::setenv("COLLAPSE_CUDA_LOCKSTEP", name == "cuda-lockstep" ? "on" : "off", 1);
+        ::setenv("COLLAPSE_CUDA_LOCKSTEP", lockstep ? "on" : "off", 1);
+        ::setenv("COLLAPSE_CUDA_LOCKSTEP_GRAPH", name == "cuda-lockstep-nograph" ? "off" : "on", 1);
         struct Restore {
             ~Restore() {
                 ::unsetenv("COLLAPSE_CUDA_KERNEL");
                 ::unsetenv("COLLAPSE_CUDA_TENSOR_CORES");
                 ::unsetenv("COLLAPSE_CUDA_LOCKSTEP");
+                ::unsetenv("COLLAPSE_CUDA_LOCKSTEP_GRAPH");
             }
         } restore;
         return make_cuda_backend();

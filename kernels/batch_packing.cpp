@@ -62,6 +62,7 @@ void pack_batch(const SweepSpec& spec, const Grid& grid, std::span<const std::in
     const auto count = static_cast<std::int64_t>(params.size());
     host.count = count;
     host.record_steps = record_steps(spec);
+    host.grid_widest_head = spec.max_head_dim();
 
     // Seeds in order of first appearance: trajectories of one seed share its
     // primary labels and teacher-student inputs.

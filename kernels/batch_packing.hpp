@@ -41,6 +41,11 @@ struct HostBatch {
     std::int64_t count = 0;
     PoolSizes sizes;
     std::vector<std::int64_t> record_steps;
+    // The widest head of the whole grid (SweepSpec::max_head_dim). The
+    // lockstep path pads every batch that has a head to it, so that the
+    // head products keep one shape, and hence one pinned cuBLASLt algorithm
+    // and one summation order, whichever trajectories share a batch.
+    int grid_widest_head = 0;
     PinnedBuffer<TrajectoryTask<Real>> tasks;
     PinnedBuffer<Real> states; // initial states before the run, final states after
     PinnedBuffer<int> primary_labels;

@@ -132,7 +132,10 @@ private:
         // States larger than a block's shared memory: the lockstep cuBLAS path (docs/cuda-backend.md).
         // One path's pools at a time hold device memory (device_memory_tenancy.hpp).
         if (use_lockstep(host, spec.integrator.method, limits_, lockstep_choice_)) {
-            if (!lockstep_) lockstep_ = std::make_unique<LockstepRunner>();
+            if (!lockstep_) {
+                lockstep_ = std::make_unique<LockstepRunner>();
+                lockstep_->set_graph(lockstep_graph_);
+            }
             device_memory_.hand_to(*lockstep_).run(host, spec.integrator.method, out);
         } else {
             device_memory_.hand_to(*runner_).run(host, spec.integrator.method, out);
@@ -149,6 +152,7 @@ private:
     std::unique_ptr<DeviceBatchRunner> runner_;
     std::unique_ptr<LockstepRunner> lockstep_; // made on first use
     LockstepChoice lockstep_choice_ = lockstep_choice_from_environment();
+    bool lockstep_graph_ = lockstep_graph_from_environment(); // COLLAPSE_CUDA_LOCKSTEP_GRAPH, read when made
     // Initial states are made on the device (Thrust, initial_state_generation.hpp);
     // COLLAPSE_CUDA_INITIAL_STATES=host makes and uploads them on the host instead.
     bool initial_states_on_device_ =

@@ -21,7 +21,8 @@
 # (default 90-real), STEP_SECONDS (every step's budget; defaults: tests 300,
 # bench 240, profile 100, crossover 300 s; phases that would not fit are
 # skipped and said so), BENCH_ARGS, BENCH_BACKENDS (default: cpu and every
-# cuda-* backend bench_backends offers but cuda-lockstep, which runs on
+# cuda-* backend bench_backends offers but cuda-lockstep and
+# cuda-lockstep-nograph (the lockstep path without its CUDA Graph), which run on
 # `large` only), TORCH_ARGS, PROFILE (backend:config, default
 # cuda-team:medium), PROFILE_TRAJECTORIES (1024), NCU_SET (full),
 # PROFILE_KERNELS (ncu kernel-name regex, default integrate|fused|warp; the
@@ -220,7 +221,7 @@ step_judge() { judge_skips "$JUDGE_LOG"; }
 
 # ---- (b) benchmarks and baselines -----------------------------------------------------
 cuda_backends() {
-    "$1" --help | grep -o 'cuda-[a-z0-9-]*' | sort -u | grep -vx 'cuda-lockstep' | paste -sd, -
+    "$1" --help | grep -o 'cuda-[a-z0-9-]*' | sort -u | grep -v '^cuda-lockstep' | paste -sd, -
 }
 
 step_bench() {
@@ -239,7 +240,7 @@ step_bench() {
         {
             timeout "$(within 100)" "$bench" --backends "$backends" --configs small,head,medium \
                 --trajectories 8192 --peak-gflops "${peak:-0}" --max-seconds 2 --repeats 2 ${BENCH_ARGS:-}
-            timeout "$(within 80)" "$bench" --backends "$backends,cuda-lockstep" --configs large \
+            timeout "$(within 80)" "$bench" --backends "$backends,cuda-lockstep,cuda-lockstep-nograph" --configs large \
                 --trajectories 1024 --peak-gflops "${peak:-0}" --max-seconds 2 --repeats 2 ${BENCH_ARGS:-}
         } >"$OUT/bench.log" 2>&1
         note bench "$([[ $? -eq 0 ]] && echo ok || echo FAIL)" "$(grep -c '^RESULT' "$OUT/bench.log") measurements (bench.log)"

@@ -29,8 +29,8 @@ std::vector<std::string> cublas_directories(const CublasSearchInputs& inputs) {
     return directories;
 }
 
-std::vector<std::string> cublas_candidates(const CublasSearchInputs& inputs) {
-    const std::vector<std::string> names = {"libcublas.so." + std::to_string(inputs.major_version), "libcublas.so"};
+std::vector<std::string> cublas_candidates(const CublasSearchInputs& inputs, const std::string& library) {
+    const std::vector<std::string> names = {library + ".so." + std::to_string(inputs.major_version), library + ".so"};
     std::vector<std::string> candidates = names;
     for (const std::string& directory : cublas_directories(inputs))
         for (const std::string& name : names) candidates.push_back(directory + "/" + name);

@@ -1,5 +1,5 @@
-// Where the lockstep path looks for libcublas (cublas_gemm.cpp opens it with
-// dlopen on first use). Plain C++ with an injectable opener, so tests walk
+// Where the lockstep path looks for libcublasLt (cublaslt_gemm.cpp opens it
+// with dlopen on first use). Plain C++ with an injectable opener, so tests walk
 // the search list without a GPU or a cuBLAS.
 //
 // Order: the bare sonames first (LD_LIBRARY_PATH, the executable's run path,
@@ -26,9 +26,10 @@ struct CublasSearchInputs {
 // Directories to try after the loader's own search, in order, without duplicates.
 std::vector<std::string> cublas_directories(const CublasSearchInputs& inputs);
 
-// Every name to hand to dlopen, in order: libcublas.so.<major>, libcublas.so,
-// then both in each of cublas_directories.
-std::vector<std::string> cublas_candidates(const CublasSearchInputs& inputs);
+// Every name to hand to dlopen, in order: <library>.so.<major>, <library>.so,
+// then both in each of cublas_directories. `library` is libcublas or
+// libcublasLt (the lockstep path's products, which share cuBLAS's version).
+std::vector<std::string> cublas_candidates(const CublasSearchInputs& inputs, const std::string& library = "libcublas");
 
 // This process's inputs: CUBLAS_VER_MAJOR, dladdr of the CUDA runtime (only
 // when it is a shared libcudart: the static one lives in the executable),

@@ -1,9 +1,9 @@
 // The lockstep integration of one batch (docs/cuda-backend.md, "Large
 // states: lockstep cuBLAS path"), written once and generic over where it
 // runs: `policy` is a Thrust execution policy (thrust::host in the tests,
-// thrust::cuda::par.on(stream) on the device) for the elementwise passes
+// thrust::cuda::par_nosync.on(stream) on the device) for the elementwise passes
 // (lockstep_functors.hpp), and `gemm` a batched matrix product
-// (lockstep::CpuBatchedGemm, cuda::CublasBatchedGemm) for the products.
+// (lockstep::CpuBatchedGemm, cuda::CublasLtBatchedGemm) for the products.
 // Every array of `v` must live where `policy` and `gemm` run.
 #pragma once
 
@@ -20,6 +20,7 @@
 #include <stdexcept>
 
 #include "collapse/lockstep/batched_gemm.hpp"
+#include "collapse/lockstep/fused_passes.hpp"
 #include "collapse/lockstep/lockstep_functors.hpp"
 
 namespace collapse::lockstep {
@@ -77,8 +78,8 @@ GemmBatch<Real> product(std::int64_t batch, GemmOp op_a, GemmOp op_b, int m, int
 // One evaluation of the loss terms and the (M-scaled) gradients at the
 // current state of every lane, active or not (empty lanes compute nothing
 // in the elementwise passes; their products are discarded).
-// Ten batched products (six when no trajectory has a head) and four
-// elementwise passes; docs/cuda-backend.md counts the FLOPs.
+// Ten batched products (four when no trajectory has a head) and two fused
+// elementwise passes (fused_passes.hpp); docs/cuda-backend.md counts the FLOPs.
 template <class Real, class Policy, class Gemm>
 void evaluate_lockstep(const Policy& policy, const Gemm& gemm, const LockstepView<Real>& v) {
     using detail::product;
@@ -88,18 +89,17 @@ void evaluate_lockstep(const Policy& policy, const Gemm& gemm, const LockstepVie
     const GemmOp none = GemmOp::none, transpose = GemmOp::transpose;
     const std::int64_t xs = s.x_size(), ys = s.y_size(), as = s.a_size(), ws = s.w_size();
 
-    // W = B A (d x H times H x d); identity for plain trajectories.
+    // W = B A (d x H times H x d); then class sums CS_k, and W = I for plain trajectories.
     if (H > 0) gemm(product<Real>(B, none, none, d, d, H, v.head_b, H, as, v.head_a, d, as, Real(0), v.w, d, ws));
-    detail::for_each_index(policy, B * ws, PlainHeadIdentity<Real>{v});
-    // Rows W x_i and W y_k: X W^T, Y W^T.
+    const ClassSumsAndIdentity<Real> sums_and_identity{v};
+    detail::for_each_index(policy, sums_and_identity.size(), sums_and_identity);
+    // Rows W x_i and W y_k: X W^T, Y W^T; W CS_k for the target pull without stop-gradient.
     gemm(product<Real>(B, none, transpose, N, d, d, v.x, d, xs, v.w, d, ws, Real(0), v.projected_x, d, xs));
     gemm(product<Real>(B, none, transpose, K, d, d, v.y, d, ys, v.w, d, ws, Real(0), v.projected_y, d, ys));
-    // Class sums CS_k, and W CS_k for the target pull without stop-gradient.
-    detail::for_each_index(policy, B * ys, ClassSums<Real>{v});
     if (H > 0) gemm(product<Real>(B, none, transpose, K, d, d, v.class_sum, d, ys, v.w, d, ws, Real(0), v.projected_sum, d, ys));
     // R1_i, -(1-s) Q_i, loss and accuracy terms; R2_k, -(1-s) P_k.
-    detail::for_each_index(policy, B * N, SampleResiduals<Real>{v});
-    detail::for_each_index(policy, B * ys, LabelResiduals<Real>{v});
+    const Residuals<Real> residuals{v};
+    detail::for_each_index(policy, residuals.size(), residuals);
     // M dL/dx_i = W^T R1_i - (1-s) Q_i: rows of R1 W, added to what is there.
     gemm(product<Real>(B, none, none, N, d, d, v.residual_x, d, xs, v.w, d, ws, Real(1), v.gradient_x, d, xs));
     gemm(product<Real>(B, none, none, K, d, d, v.residual_y, d, ys, v.w, d, ws, Real(1), v.gradient_y, d, ys));
@@ -110,6 +110,29 @@ void evaluate_lockstep(const Policy& policy, const Gemm& gemm, const LockstepVie
     gemm(product<Real>(B, transpose, none, H, d, d, v.head_b, H, as, v.gradient_w, d, ws, Real(0), v.gradient_a, d, as));
     gemm(product<Real>(B, none, transpose, d, H, d, v.gradient_w, d, ws, v.head_a, d, as, Real(0), v.gradient_b, H, as));
 }
+
+// One whole step of every lane, with nothing step-dependent outside device
+// memory (the loop step is *v.loop_step), so that it can be captured once
+// and replayed: the evaluation, the SPEC §3 watch, the masked update, and
+// the loop step advanced. 14 launches with a head in the batch, 8 without.
+template <class Real, class Policy, class Gemm>
+void lockstep_step(const Policy& policy, const Gemm& gemm, const LockstepView<Real>& v) {
+    evaluate_lockstep(policy, gemm, v);
+    detail::for_each_index(policy, v.shape.lanes, WatchStep<Real>{v});
+    const UpdateAndAdvance<Real> update{v};
+    detail::for_each_index(policy, update.size(), update);
+}
+
+// How run_lockstep launches a step: `launch(v, step_body)` runs the
+// callable step_body (one lockstep_step on the view v) once, now or as a
+// replay of an earlier capture of it for the same view. On the host, and on
+// the device without CUDA Graphs, it simply calls it.
+struct DirectStepLauncher {
+    template <class Real, class StepBody>
+    void operator()(const LockstepView<Real>&, const StepBody& step_body) const {
+        step_body();
+    }
+};
 
 // Integrates every trajectory of the batch with gradient descent, from the
 // states in `pool` (per-trajectory StateLayout at each task's pool_offset)
@@ -126,9 +149,16 @@ void evaluate_lockstep(const Policy& policy, const Gemm& gemm, const LockstepVie
 // queued trajectories from the next loop step on. Each trajectory's
 // arithmetic is per lane and independent of the lane, so L and the polling
 // interval change no bit.
-template <class Real, class Policy, class Gemm>
+//
+// Between polls the host only launches steps (`launch`, DirectStepLauncher
+// or a CUDA Graph replay): nothing in a step reads back. The host reads
+// device memory only at a poll: thrust::count_if returns a count, and at a
+// refill thrust::copy_if returns the end of the free-lane list; both wait
+// for the stream, once per poll_interval steps.
+template <class Real, class Policy, class Gemm, class StepLauncher = DirectStepLauncher>
 std::int64_t run_lockstep(const Policy& policy, const Gemm& gemm, const LockstepView<Real>& v, Real* pool,
-                          std::int64_t max_steps, const LockstepOptions& options = {}) {
+                          std::int64_t max_steps, const LockstepOptions& options = {},
+                          StepLauncher&& launch = StepLauncher{}) {
     const LockstepShape& s = v.shape;
     const std::int64_t B = s.batch, L = s.lanes;
     if (B == 0) return 0;
@@ -140,22 +170,22 @@ std::int64_t run_lockstep(const Policy& policy, const Gemm& gemm, const Lockstep
         if (traces > 0) thrust::fill(policy, trace, trace + traces, nan);
     detail::for_each_index(policy, L, StartLanes<Real>{v});
     detail::for_each_index(policy, L * s.state_size(), TransferState<Real>{v, pool, true});
+    detail::for_each_index(policy, 1, SetLoopStep{v.loop_step, 0});
     const int poll_interval = options.poll_interval > 0 ? options.poll_interval : (L < B ? 16 : 0);
+    const auto step_body = [&policy, &gemm, &v] { lockstep_step(policy, gemm, v); };
     std::int64_t next = L;       // the first queued trajectory
     std::int64_t last_start = 0; // the loop step the latest trajectory started at
     std::int64_t step = 0;
     for (;; ++step) {
-        evaluate_lockstep(policy, gemm, v);
-        detail::for_each_index(policy, L, WatchStep<Real>{v, step});
+        // The masked update leaves stopped and empty lanes alone, so a step
+        // after the last trajectory stopped changes nothing.
+        launch(v, step_body);
         // Every trajectory stops at most max_steps after its start.
         if (next == B && step >= last_start + max_steps) break;
-        std::int64_t active = -1; // unknown between polls
-        if (poll_interval > 0 && (step + 1) % poll_interval == 0) {
-            active = thrust::count_if(policy, v.watch, v.watch + L, IsActive{});
-            if (active == 0 && next == B) break;
-        }
-        if (active != 0) detail::for_each_index(policy, L * s.state_size(), UpdateState<Real>{v});
-        if (active < 0 || active == L || next == B) continue;
+        if (poll_interval <= 0 || (step + 1) % poll_interval != 0) continue;
+        const std::int64_t active = thrust::count_if(policy, v.watch, v.watch + L, IsActive{});
+        if (active == 0 && next == B) break;
+        if (active == L || next == B) continue;
         // Compaction: the inactive lanes, in increasing order.
         const std::int64_t* const listed =
             thrust::copy_if(policy, thrust::counting_iterator<std::int64_t>(0),

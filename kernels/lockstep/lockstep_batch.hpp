@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "batch_packing.hpp"
@@ -74,6 +75,11 @@ LockstepProblem<Real> make_lockstep_problem(const cuda::HostBatch<Real>& host, I
     s.classes = host.tasks[0].dims.classes;
     s.dim = host.tasks[0].dims.dim;
     for (std::int64_t b = 0; b < host.count; ++b) s.head = std::max(s.head, host.tasks[static_cast<std::size_t>(b)].dims.head_dim);
+    // A batch with a head is padded to the grid's widest (HostBatch::grid_widest_head): padding is
+    // exact, and one width for every batch keeps the head products' shape, and so their algorithm
+    // and bits, independent of which trajectories share the batch. A batch of plain trajectories
+    // skips the head products altogether (W = I is exact in every product).
+    if (s.head > 0) s.head = std::max(s.head, host.grid_widest_head);
     const LockstepSizes sizes(s);
     const auto N = static_cast<std::size_t>(s.samples), K = static_cast<std::size_t>(s.classes);
     problem.tasks.resize(static_cast<std::size_t>(s.batch));
@@ -121,7 +127,7 @@ struct LockstepArrays {
         gradient_x, gradient_y, gradient_w, gradient_a, gradient_b, sample_loss;
     Buffer<int> sample_correct;
     Buffer<LockstepWatch> watch;
-    Buffer<std::int64_t> lane_trajectory, lane_first_step, free_lanes;
+    Buffer<std::int64_t> lane_trajectory, lane_first_step, free_lanes, loop_step;
 
     void resize(const LockstepShape& shape) {
         const LockstepSizes z(shape);
@@ -140,6 +146,7 @@ struct LockstepArrays {
         lane_trajectory.resize(n(z.lanes));
         lane_first_step.resize(n(z.lanes));
         free_lanes.resize(n(z.lanes));
+        loop_step.resize(1);
     }
 
     // The view's state, evaluation, watch and lane pointers; the caller sets the rest.
@@ -151,18 +158,20 @@ struct LockstepArrays {
         v.gradient_a = gradient_a.data(), v.gradient_b = gradient_b.data(), v.sample_loss = sample_loss.data();
         v.sample_correct = sample_correct.data(), v.watch = watch.data();
         v.lane_trajectory = lane_trajectory.data(), v.lane_first_step = lane_first_step.data();
-        v.free_lanes = free_lanes.data();
+        v.free_lanes = free_lanes.data(), v.loop_step = loop_step.data();
     }
 };
 
 // The lockstep path on the CPU: thrust::host for the passes, `gemm` for the
-// products, on options.lanes lanes (0: one per trajectory). `host` must
+// products, on options.lanes lanes (0: one per trajectory), each step
+// through `launch` (lockstep_algorithm.hpp). `host` must
 // hold the initial states (device_initial_states off);
 // afterwards it holds the final states, as DeviceBatchRunner::run leaves it.
 // Traces and summaries go into `out` (prepared by pack_batch).
-template <class Real, class Gemm = CpuBatchedGemm>
+template <class Real, class Gemm = CpuBatchedGemm, class StepLauncher = DirectStepLauncher>
 std::int64_t run_lockstep_on_host(cuda::HostBatch<Real>& host, IntegratorMethod method, BatchOutput& out,
-                                  const Gemm& gemm = {}, const LockstepOptions& options = {}) {
+                                  const Gemm& gemm = {}, const LockstepOptions& options = {},
+                                  StepLauncher&& launch = StepLauncher{}) {
     if (host.device_initial_states)
         throw std::invalid_argument("run_lockstep_on_host needs the host's initial states (device_initial_states off)");
     LockstepProblem<Real> problem = make_lockstep_problem(host, method);
@@ -176,7 +185,8 @@ std::int64_t run_lockstep_on_host(cuda::HostBatch<Real>& host, IntegratorMethod 
     arrays.bind(v);
     v.record_steps = host.record_steps.data();
     cuda::point_results_at(v, out);
-    return run_lockstep(thrust::host, gemm, v, host.states.data(), problem.tasks[0].settings.max_steps, options);
+    return run_lockstep(thrust::host, gemm, v, host.states.data(), problem.tasks[0].settings.max_steps, options,
+                        std::forward<StepLauncher>(launch));
 }
 
 } // namespace collapse::lockstep

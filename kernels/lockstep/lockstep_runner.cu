@@ -10,9 +10,10 @@
 #include "device_buffer.hpp"
 #include "device_transfers.hpp"
 #include "environment_choice.hpp"
-#include "lockstep/cublas_gemm.hpp"
+#include "lockstep/cublaslt_gemm.hpp"
 #include "lockstep/lockstep_algorithm.hpp"
 #include "lockstep/lockstep_batch.hpp"
+#include "lockstep/step_graph.hpp"
 
 namespace collapse::cuda {
 namespace {
@@ -37,7 +38,7 @@ struct LockstepPools {
 
 struct LockstepRunner::Buffers {
     explicit Buffers(cudaStream_t stream) : gemm(stream) {}
-    CublasBatchedGemm gemm;
+    CublasLtBatchedGemm gemm; // its workspace and pinned algorithms last as long as the runner's buffers
     PerPrecision<LockstepPools> typed;
     DeviceBuffer<std::int64_t> record_steps;
     DeviceResults results;
@@ -46,6 +47,11 @@ struct LockstepRunner::Buffers {
 
 LockstepChoice lockstep_choice_from_environment() {
     return static_cast<LockstepChoice>(environment_choice("COLLAPSE_CUDA_LOCKSTEP", {"auto", "on", "off"}));
+}
+
+bool lockstep_graph_from_environment() {
+    return static_cast<LockstepGraphChoice>(environment_choice("COLLAPSE_CUDA_LOCKSTEP_GRAPH", {"on", "off"})) ==
+           LockstepGraphChoice::on;
 }
 
 template <class Real>
@@ -60,9 +66,11 @@ bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, const De
     return lockstep::prefer_lockstep(widest, precision, method, limits.shared_bytes_per_block_optin);
 }
 
-LockstepRunner::LockstepRunner() : buffers_(std::make_unique<Buffers>(stream_)) {}
+LockstepRunner::LockstepRunner()
+    : buffers_(std::make_unique<Buffers>(stream_)), use_graph_(lockstep_graph_from_environment()) {}
 
-// A new Buffers also makes a new cuBLAS handle: a millisecond, once per switch of path.
+// A new Buffers also makes a new cuBLASLt handle and workspace, and pins the
+// algorithms again: milliseconds, once per switch of path.
 void LockstepRunner::release_device_memory() { buffers_ = std::make_unique<Buffers>(stream_); }
 
 LockstepRunner::~LockstepRunner() = default;
@@ -82,7 +90,9 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
     const lockstep::LockstepShape& shape = problem.shape;
     const auto count = static_cast<std::size_t>(host.count);
     if (count == 0) return StatusCounts{};
-    const auto policy = thrust::cuda::par.on(stream_);
+    // No host synchronisation inside a step: par_nosync for every pass; the
+    // host waits only at a poll (count_if, copy_if) and after the loop.
+    const auto policy = thrust::cuda::par_nosync.on(stream_);
     return translating_batch_errors("the lockstep path", "lockstep batch", count, [&] {
         buffers.initial_states.place(host, pools.pool, stream_);
         pools.upload_problem(problem, stream_);
@@ -97,8 +107,10 @@ StatusCounts LockstepRunner::run(HostBatch<Real>& host, IntegratorMethod method,
         pools.arrays.bind(v);
         v.record_steps = buffers.record_steps.data();
         results.point_at(v);
+        CudaGraphStepLauncher launch(stream_, use_graph_); // captures this batch's second step, replays it
         lockstep::run_lockstep(policy, buffers.gemm, v, pools.pool.data(), problem.tasks[0].settings.max_steps,
-                               options);
+                               options, launch);
+        graph_captures_ += launch.captures();
         check_cuda(cudaStreamSynchronize(stream_), "lockstep batch (cudaStreamSynchronize after the step loop)",
                    __FILE__ ":" COLLAPSE_CUDA_STRINGIFY(__LINE__));
         return results.collect(host, pools.pool, out, "the lockstep path", stream_);

@@ -2,7 +2,9 @@
 // lockstep cuBLAS path"): a drop-in alternative to DeviceBatchRunner::run
 // for batches whose per-trajectory state outgrows a block's shared memory.
 // The step loop is lockstep::run_lockstep (lockstep_algorithm.hpp) with
-// thrust::cuda::par.on(stream) and cuBLAS strided-batched GEMMs.
+// thrust::cuda::par_nosync.on(stream), cuBLASLt strided-batched products
+// with pinned algorithms (cublaslt_gemm.hpp) and a CUDA Graph per step
+// (step_graph.hpp).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -24,6 +26,10 @@ namespace collapse::cuda {
 // order of the enumerators.
 enum class LockstepChoice { automatic, on, off };
 LockstepChoice lockstep_choice_from_environment();
+
+// COLLAPSE_CUDA_LOCKSTEP_GRAPH: on (the default: each batch's step is
+// captured once as a CUDA Graph and replayed) or off (launched pass by pass).
+bool lockstep_graph_from_environment();
 
 // Whether this batch runs on the lockstep path: supported (gd, embedding
 // kind) and, for `automatic`, one trajectory's state at the batch's widest
@@ -52,6 +58,11 @@ public:
     // the queue) and the polling interval. Neither changes a result.
     void set_lanes(std::int64_t lanes) { lanes_ = lanes; }
     void set_poll_interval(int poll_interval) { poll_interval_ = poll_interval; }
+    // Whether later batches replay a captured CUDA Graph per step (default:
+    // COLLAPSE_CUDA_LOCKSTEP_GRAPH at construction). Changes no result.
+    void set_graph(bool use_graph) { use_graph_ = use_graph; }
+    // Steps captured as graphs so far (one per batch with the graph on).
+    int graph_captures() const { return graph_captures_; }
 
     // Frees every device array (the next run allocates afresh), so that the
     // kernels' pools and these never hold device memory at once.
@@ -63,6 +74,8 @@ private:
     std::unique_ptr<Buffers> buffers_;
     std::int64_t lanes_ = 0;
     int poll_interval_ = 16;
+    bool use_graph_ = true;
+    int graph_captures_ = 0;
 };
 
 extern template bool use_lockstep<float>(const HostBatch<float>&, IntegratorMethod, const DeviceLimits&, LockstepChoice);

@@ -4,60 +4,23 @@
 // the plain-loop CpuBatchedGemm for the products, between the CUDA backend's
 // own packing and unpacking. Against the CPU backend: float64 within 1e-9,
 // float32 statuses; zero-padding of the head exact; results independent of
-// the batch. Also the row-major -> cuBLAS column-major argument translation
-// and the size rule. What it cannot check is the cuBLAS call itself
-// (test_lockstep_gpu.cpp does, on a GPU).
+// the batch and the lanes. Also the size rule. What the step is made of is
+// checked by test_lockstep_step.cpp; what this cannot check is the cuBLASLt
+// call and the graph (test_lockstep_gpu.cpp does, on a GPU).
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <random>
-#include <string>
+#include <cstdint>
+#include <map>
 #include <set>
+#include <span>
+#include <string>
 #include <vector>
 
-#include "backend_test_support.hpp"
-#include "batch_packing.hpp"
-#include "collapse/lockstep/batched_gemm.hpp"
-#include "collapse/lockstep/lockstep_layout.hpp"
+#include "lockstep_test_support.hpp"
 #include "collapse/sweep/grid.hpp"
-#include "lockstep/lockstep_batch.hpp"
 
 namespace collapse::testing {
 namespace {
-
-// A Backend whose run_batch is the CUDA backend's with the lockstep path on the host.
-class HostLockstepBackend final : public HostTestBackend<HostLockstepBackend> {
-public:
-    explicit HostLockstepBackend(int poll_interval = 16, std::int64_t lanes = 0) {
-        options_.poll_interval = poll_interval;
-        options_.lanes = lanes;
-    }
-    std::string name() const override { return "cuda-lockstep-host"; }
-
-    template <class Real>
-    void run_typed(const SweepSpec& spec, const Grid& grid, std::span<const std::int64_t> flat_indices,
-                   BatchOutput& out) {
-        cuda::HostBatch<Real> host(cuda::HostMemory::pageable);
-        cuda::pack_batch(spec, grid, flat_indices, host, out);
-        for (TrajectorySummary& summary : out.summary) summary = TrajectorySummary{}; // must be written
-        const std::int64_t steps =
-            lockstep::run_lockstep_on_host(host, spec.integrator.method, out, lockstep::CpuBatchedGemm{}, options_);
-        longest_loop = std::max(longest_loop, steps);
-        cuda::unpack_final_states(spec, host, out);
-    }
-
-private:
-    lockstep::LockstepOptions options_;
-
-public:
-    std::int64_t longest_loop = 0; // loop steps of the longest batch run so far
-};
-
-std::set<TrajectoryStatus> statuses_of(const std::map<std::int64_t, BatchOutput>& results) {
-    std::set<TrajectoryStatus> statuses;
-    for (const auto& [flat, output] : results) statuses.insert(output.summary[0].status);
-    return statuses;
-}
 
 TEST(LockstepHost, Float64MatchesTheCpuBackend) {
     const SweepSpec spec = parity_spec(Precision::float64, IntegratorMethod::gd);
@@ -89,13 +52,39 @@ TEST(LockstepHost, ProjectedMetricWithoutEarlyStopMatchesTheCpuBackend) {
 }
 
 // h = 2 in a batch padded to h_max = 8 gives the bits it gives alone.
-TEST(LockstepHost, ZeroPaddedHeadIsExact) {
+// A batch with a head runs at the grid's widest head, whichever trajectories
+// it holds, so the head products keep one shape (and on the device one pinned
+// cuBLASLt algorithm); a batch of plain trajectories skips them. The padding
+// is exact: a trajectory gives the same bits at its own width.
+TEST(LockstepHost, ABatchWithAHeadRunsAtTheGridsWidestHeadAndPaddingIsExact) {
     SweepSpec spec = mixed_spec(Precision::float64, IntegratorMethod::gd);
     spec.axes[1].values = {0, 2, 8};
+    const Grid grid(spec);
+    std::vector<std::int64_t> narrow_head, plain;
+    for (std::int64_t flat = 0; flat < grid.size(); ++flat) {
+        const int head = grid.params(flat).head_dim;
+        if (head == 2) narrow_head.push_back(flat);
+        if (head == 0) plain.push_back(flat);
+    }
+    ASSERT_FALSE(narrow_head.empty());
+    ASSERT_FALSE(plain.empty());
+    const auto run_batch = [&](std::span<const std::int64_t> flat, int grid_widest_head, int expected_width) {
+        cuda::HostBatch<double> host(cuda::HostMemory::pageable);
+        BatchOutput out;
+        cuda::pack_batch(spec, grid, flat, host, out);
+        EXPECT_EQ(host.grid_widest_head, 8);
+        host.grid_widest_head = grid_widest_head;
+        EXPECT_EQ(lockstep::make_lockstep_problem(host, IntegratorMethod::gd).shape.head, expected_width);
+        lockstep::run_lockstep_on_host(host, IntegratorMethod::gd, out);
+        return std::map<std::int64_t, BatchOutput>{{0, std::move(out)}};
+    };
+    const auto padded = run_batch(narrow_head, 8, 8);
+    const auto own_width = run_batch(narrow_head, 0, 2);
+    expect_bit_identical(own_width, padded);
+    run_batch(plain, 8, 0);
+    // The whole grid in one batch and one trajectory per batch: the same bits.
     HostLockstepBackend lockstep;
-    const auto together = run_grid(lockstep, spec, 1000); // every batch padded to 8
-    const auto alone = run_grid(lockstep, spec, 1);       // each trajectory at its own width
-    expect_bit_identical(alone, together);
+    expect_bit_identical(run_grid(lockstep, spec, 1), run_grid(lockstep, spec, 1000));
 }
 
 // Batch size, composition and the polling interval change no bit.
@@ -168,58 +157,6 @@ TEST(LockstepHost, RefusesWhatItDoesNotRun) {
     cuda::pack_batch(spec, grid, flat, host, out);
     EXPECT_FALSE(lockstep::lockstep_supports(host, IntegratorMethod::gd));
     EXPECT_THROW(lockstep::run_lockstep_on_host(host, IntegratorMethod::gd, out), std::invalid_argument);
-}
-
-// A column-major strided-batched GEMM with cuBLAS's argument meaning.
-template <class Real>
-void column_major_reference(const lockstep::ColumnMajorGemm<Real>& g) {
-    for (int i = 0; i < g.count; ++i)
-        for (int row = 0; row < g.m; ++row)
-            for (int col = 0; col < g.n; ++col) {
-                Real sum = 0;
-                for (int p = 0; p < g.k; ++p) {
-                    const Real* a = g.first + i * g.stride_first;
-                    const Real* b = g.second + i * g.stride_second;
-                    const Real a_value = g.transpose_first ? a[p + row * g.ld_first] : a[row + p * g.ld_first];
-                    const Real b_value = g.transpose_second ? b[col + p * g.ld_second] : b[p + col * g.ld_second];
-                    sum += a_value * b_value;
-                }
-                Real& out = g.c[i * g.stride_c + row + col * g.ld_c];
-                out = g.beta == Real(0) ? g.alpha * sum : g.alpha * sum + g.beta * out;
-            }
-}
-
-// The translation handed to cuBLAS computes what the row-major reference does.
-TEST(LockstepGemm, ColumnMajorTranslationMatchesTheRowMajorReference) {
-    std::mt19937 random(7);
-    std::uniform_int_distribution<int> small(-3, 3);
-    auto fill = [&](std::vector<double>& values) {
-        for (double& value : values) value = small(random);
-    };
-    using lockstep::GemmOp;
-    for (GemmOp op_a : {GemmOp::none, GemmOp::transpose})
-        for (GemmOp op_b : {GemmOp::none, GemmOp::transpose})
-            for (double beta : {0.0, 1.0}) {
-                const int m = 3, n = 5, k = 4, count = 3;
-                lockstep::GemmBatch<double> g;
-                g.op_a = op_a, g.op_b = op_b, g.m = m, g.n = n, g.k = k, g.alpha = 0.5, g.beta = beta, g.count = count;
-                g.ld_a = op_a == GemmOp::none ? k + 1 : m + 2; // padded rows
-                g.ld_b = op_b == GemmOp::none ? n : k + 3;
-                g.ld_c = n + 1;
-                g.stride_a = (op_a == GemmOp::none ? m : k) * g.ld_a + 2;
-                g.stride_b = (op_b == GemmOp::none ? k : n) * g.ld_b + 1;
-                g.stride_c = m * g.ld_c + 3;
-                std::vector<double> a(static_cast<std::size_t>(count * g.stride_a)),
-                    b(static_cast<std::size_t>(count * g.stride_b)), c(static_cast<std::size_t>(count * g.stride_c));
-                fill(a), fill(b), fill(c);
-                std::vector<double> c_column_major = c;
-                g.a = a.data(), g.b = b.data(), g.c = c.data();
-                lockstep::CpuBatchedGemm{}(g);
-                lockstep::GemmBatch<double> h = g;
-                h.c = c_column_major.data();
-                column_major_reference(lockstep::to_column_major(h));
-                EXPECT_EQ(c, c_column_major) << "op_a " << int(op_a) << " op_b " << int(op_b) << " beta " << beta;
-            }
 }
 
 TEST(LockstepSelection, LargeStatesTakeTheLockstepPath) {

@@ -2,10 +2,12 @@
 // "Large states: lockstep cuBLAS path"). One description of a batch of
 // products, GemmBatch, in row-major terms, and two implementations of it:
 // CpuBatchedGemm here (plain loops, the reference the tests use) and
-// cuda::CublasBatchedGemm (kernels/lockstep/cublas_gemm.hpp). cuBLAS is
+// cuda::CublasLtBatchedGemm (kernels/lockstep/cublaslt_gemm.hpp). cuBLAS is
 // column-major; to_column_major gives the arguments of the equivalent
-// cublas<t>gemmStridedBatched call, and the tests check that translation
-// against a column-major reference on the CPU.
+// column-major strided-batched product, and to_lt_matmul the matrix layouts
+// (rows, columns, leading dimension, batch count and stride) and transposes
+// of the cublasLtMatmul call; the tests check both against column-major
+// references on the CPU.
 #pragma once
 
 #include <cstdint>
@@ -106,6 +108,47 @@ ColumnMajorGemm<Real> to_column_major(const GemmBatch<Real>& g) {
     call.stride_c = g.stride_c;
     call.count = g.count;
     return call;
+}
+
+// One matrix of a cublasLtMatmul call as its cublasLtMatrixLayout says:
+// column-major, rows x columns as stored (before the op), leading dimension,
+// CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT and _STRIDED_BATCH_OFFSET (elements).
+struct LtMatrixLayout {
+    int rows = 0, columns = 0, ld = 0;
+    int batch_count = 0;
+    std::int64_t batch_stride = 0;
+};
+
+// cublasLtMatmul(D = alpha op(A) op(B) + beta C) with C = D in place:
+// CUBLASLT_MATMUL_DESC_TRANSA/TRANSB and the three layouts.
+template <class Real>
+struct LtMatmul {
+    bool transpose_a = false, transpose_b = false;
+    LtMatrixLayout a, b, c;
+    Real alpha = 1, beta = 0;
+    const Real* a_data = nullptr;
+    const Real* b_data = nullptr;
+    Real* c_data = nullptr;
+};
+
+template <class Real>
+LtMatmul<Real> to_lt_matmul(const GemmBatch<Real>& g) {
+    const ColumnMajorGemm<Real> call = to_column_major(g);
+    LtMatmul<Real> lt;
+    lt.transpose_a = call.transpose_first;
+    lt.transpose_b = call.transpose_second;
+    // op(A) is m x k, so A as stored is k x m when transposed; likewise B (k x n).
+    lt.a = {call.transpose_first ? call.k : call.m, call.transpose_first ? call.m : call.k, call.ld_first, call.count,
+            call.stride_first};
+    lt.b = {call.transpose_second ? call.n : call.k, call.transpose_second ? call.k : call.n, call.ld_second, call.count,
+            call.stride_second};
+    lt.c = {call.m, call.n, call.ld_c, call.count, call.stride_c};
+    lt.alpha = call.alpha;
+    lt.beta = call.beta;
+    lt.a_data = call.first;
+    lt.b_data = call.second;
+    lt.c_data = call.c;
+    return lt;
 }
 
 } // namespace collapse::lockstep

@@ -1,8 +1,9 @@
 // The elementwise and per-trajectory passes of a lockstep step, as
 // __host__ __device__ functors over a flat index. kernels/lockstep/
 // lockstep_algorithm.hpp runs them with thrust::for_each, on the host
-// (thrust::host, the tests) or the device (thrust::cuda::par.on(stream)),
-// between the batched matrix products; per lane, with the problem data and
+// (thrust::host, the tests) or the device (thrust::cuda::par_nosync.on(stream)),
+// between the batched matrix products, two of them fused into one pass
+// where fused_passes.hpp says; per lane, with the problem data and
 // outputs of the lane's trajectory t = lane_trajectory[lane]. SPEC §8's aggregated form:
 //
 //   R1_i = sum_{k in labels(i)} (W x_i - y_k)      Q_i = sum_{k in labels(i)} (W y_k - x_i)
@@ -261,19 +262,19 @@ struct RefillLanes {
 // observables, then runner.hpp's TrajectoryWatch (record point, peak
 // accuracy, divergence, collapse, stop), as in run_trajectory. A trajectory
 // that stops writes its summary and goes inactive: its state is no longer
-// updated and its later trace entries stay NaN. Per lane, at loop step
-// `loop_step`: the trajectory's own step is loop_step - lane_first_step.
+// updated and its later trace entries stay NaN. Per lane, at the loop step
+// *v.loop_step (device memory, so that a captured step can be replayed):
+// the trajectory's own step is the loop step - lane_first_step.
 template <class Real>
 struct WatchStep {
     LockstepView<Real> v;
-    std::int64_t loop_step;
 
     COLLAPSE_HD void operator()(std::int64_t lane) const {
         LockstepWatch watch = v.watch[lane];
         if (!watch.active) return;
         const LockstepShape& s = v.shape;
         const std::int64_t t = v.lane_trajectory[lane];
-        const std::int64_t step = loop_step - v.lane_first_step[lane];
+        const std::int64_t step = *v.loop_step - v.lane_first_step[lane];
         const LockstepTask<Real>& task = v.tasks[t];
         const RunSettings& settings = task.settings;
         Real loss_sum = 0;

@@ -102,6 +102,7 @@ struct LockstepView {
     std::int64_t* lane_trajectory = nullptr;    // [L], the lane's trajectory; -1 = empty
     std::int64_t* lane_first_step = nullptr;    // [L], the loop step its trajectory started at
     std::int64_t* free_lanes = nullptr;         // [L], scratch: inactive lanes at a poll
+    std::int64_t* loop_step = nullptr;          // [1], the loop step; advanced by the step's last pass
     const std::int64_t* record_steps = nullptr; // [T]
     double* label_distance = nullptr;           // [B][T]
     double* projected_distance = nullptr;       // [B][T]
