@@ -24,7 +24,7 @@
 # cuda-* backend bench_backends offers but cuda-lockstep and
 # cuda-lockstep-nograph (the lockstep path without its CUDA Graph), which run on
 # `large` only), TORCH_ARGS, PROFILE (backend:config, default
-# cuda-team:medium), PROFILE_TRAJECTORIES (1024), NCU_SET (full),
+# cuda-block:medium, the kernel designed for medium states), PROFILE_TRAJECTORIES (1024), NCU_SET (full),
 # PROFILE_KERNELS (ncu kernel-name regex, default integrate|fused|warp; the
 # lockstep path's are cuBLAS's and Thrust's),
 # GPU_TESTS_EXCLUDE (ctest -E regex of the CPU-only suites CI already runs),
@@ -284,7 +284,7 @@ find_ncu() {
 }
 
 step_profile() {
-    local ncu target=${PROFILE:-cuda-team:medium}
+    local ncu target=${PROFILE:-cuda-block:medium}
     if ! ncu=$(find_ncu); then note profile skip "no Nsight Compute (ncu) on this machine"; return 0; fi
     if ! gpu_seen; then note profile skip "no GPU: ncu has nothing to profile"; return 0; fi
     need bench_backends || return 1
@@ -320,7 +320,7 @@ step_crossover() {
     bench=$(binary bench_backends)
     for precision in float32 float64; do
         # shellcheck disable=SC2086
-        timeout "$(($(within 0) / 2))" "$bench" --backends cuda-team,cuda-lockstep --precision $precision --trajectories 256 \
+        timeout "$(($(within 0) / 2))" "$bench" --backends cuda-team,cuda-block,cuda-lockstep --precision $precision --trajectories 256 \
             --configs "${CROSSOVER_CONFIGS:-K10n100d32h32,K10n400d32h32,K10n1000d32h32,K10n300d64h64,K10n1000d64h64,K10n3000d64h64,K10n10000d64h64}" \
             --max-seconds 2 --repeats 2 ${BENCH_ARGS:-}
     done >"$OUT/crossover.log" 2>&1
