@@ -61,8 +61,9 @@ TEST_P(CudaFaults, AnIllegalAddressInTheKernelBecomesABackendError) {
         EXPECT_NE(message.find("cudaError"), std::string::npos) << message;
     }
     // The fault came from the arithmetic asked for (the plan takes tensor cores on sm_80 and later).
-    if (kernel_choice == cuda::KernelChoice::block)
+    if (kernel_choice == cuda::KernelChoice::block) {
         EXPECT_STREQ(runner.last_kernel(), GetParam().math == FusedMath::tensor ? "block-tc" : "block");
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, CudaFaults,
