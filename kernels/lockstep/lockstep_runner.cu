@@ -59,7 +59,11 @@ bool use_lockstep(const HostBatch<Real>& host, IntegratorMethod method, const De
                   LockstepChoice choice) {
     if (choice == LockstepChoice::off || host.count == 0 || !lockstep::lockstep_supports(host, method)) return false;
     if (choice == LockstepChoice::on) return true;
+    // The size rule reads the grid's widest head, not the batch's: a trajectory
+    // must take the same path, and so give the same bits, whichever
+    // trajectories share its batch (SPEC §5).
     TrajectoryDims widest = host.tasks[0].dims;
+    widest.head_dim = host.grid_widest_head;
     for (std::int64_t b = 0; b < host.count; ++b)
         widest.head_dim = std::max(widest.head_dim, host.tasks[static_cast<std::size_t>(b)].dims.head_dim);
     const Precision precision = sizeof(Real) == sizeof(float) ? Precision::float32 : Precision::float64;

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "lockstep_test_support.hpp"
+#include "device_limits.hpp"
+#include "lockstep/lockstep_runner.hpp"
 #include "collapse/sweep/grid.hpp"
 
 namespace collapse::testing {
@@ -157,6 +159,38 @@ TEST(LockstepHost, RefusesWhatItDoesNotRun) {
     cuda::pack_batch(spec, grid, flat, host, out);
     EXPECT_FALSE(lockstep::lockstep_supports(host, IntegratorMethod::gd));
     EXPECT_THROW(lockstep::run_lockstep_on_host(host, IntegratorMethod::gd, out), std::invalid_argument);
+}
+
+// Which path a batch takes depends on the grid, not on the batch: with heads
+// {0, 1000} at N = 1000, d = 32, a plain trajectory's state fits an H100
+// block (129 KB in float32) and an h = 1000 one does not (385 KB), so a rule
+// reading the batch's widest head sent plain-only batches to the kernels and
+// mixed ones to the lockstep path: other bits for the same trajectory.
+TEST(LockstepSelection, ThePathDependsOnTheGridNotOnWhatSharesTheBatch) {
+    SweepSpec spec = mixed_spec(Precision::float32, IntegratorMethod::gd);
+    spec.shape.classes = 10;
+    spec.shape.samples_per_class = 100;
+    spec.shape.dim = 32;
+    spec.seeds = 1;
+    spec.axes[1].values = {0, 1000};
+    const Grid grid(spec);
+    std::vector<std::int64_t> plain, mixed;
+    for (std::int64_t flat = 0; flat < grid.size(); ++flat) {
+        if (grid.params(flat).head_dim == 0 && plain.size() < 2) plain.push_back(flat);
+        if (mixed.size() < 2 && (mixed.empty() || grid.params(flat).head_dim != grid.params(mixed[0]).head_dim))
+            mixed.push_back(flat);
+    }
+    ASSERT_EQ(plain.size(), 2u);
+    ASSERT_EQ(mixed.size(), 2u);
+    const cuda::DeviceLimits h100 = cuda::DeviceLimits::sm90_h100();
+    const auto takes_lockstep = [&](const std::vector<std::int64_t>& flat) {
+        cuda::HostBatch<float> host(cuda::HostMemory::pageable);
+        BatchOutput out;
+        cuda::pack_batch(spec, grid, flat, host, out);
+        return cuda::use_lockstep(host, IntegratorMethod::gd, h100, cuda::LockstepChoice::automatic);
+    };
+    EXPECT_TRUE(takes_lockstep(mixed));
+    EXPECT_TRUE(takes_lockstep(plain));
 }
 
 TEST(LockstepSelection, LargeStatesTakeTheLockstepPath) {
