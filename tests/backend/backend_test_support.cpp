@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <span>
@@ -75,6 +76,22 @@ SweepSpec parity_spec(Precision precision, IntegratorMethod method) {
 SweepSpec at_fused_kernel_dim(SweepSpec spec) {
     spec.shape.dim = 8;
     spec.master_seed = 2025;
+    return spec;
+}
+
+SweepSpec spec_for_kernel(const SweepSpec& spec, const char* kernel) {
+    return std::string(kernel).starts_with("block") ? at_fused_kernel_dim(spec) : spec;
+}
+
+SweepSpec tensor_tile_spec(Precision precision, int dim, std::int64_t max_steps) {
+    SweepSpec spec = parity_spec(precision, IntegratorMethod::gd);
+    spec.shape.dim = dim;
+    spec.integrator.max_steps = max_steps;
+    spec.seeds = 1;
+    spec.axes[0].values = {0.2};
+    spec.axes[1].values = {3};
+    spec.collapse.metric = CollapseMetric::projected;
+    spec.collapse.stop_on_collapse = false;
     return spec;
 }
 
@@ -167,6 +184,21 @@ void expect_same_statuses(const std::map<std::int64_t, BatchOutput>& expected,
                 << a.collapse_step << " vs " << b.collapse_step;
         }
     }
+}
+
+std::unique_ptr<Backend> cuda_backend_with_kernel(const char* kernel, std::string& skip_reason) {
+    const bool tensor = std::string(kernel) == "block_tc";
+    ::setenv("COLLAPSE_CUDA_KERNEL", tensor ? "block" : kernel, 1);
+    ::setenv("COLLAPSE_CUDA_TENSOR_CORES", tensor ? "on" : "off", 1);
+    std::unique_ptr<Backend> backend;
+    try {
+        backend = make_cuda_backend();
+    } catch (const BackendError& error) {
+        skip_reason = std::string("no CUDA device: ") + error.what();
+    }
+    ::unsetenv("COLLAPSE_CUDA_KERNEL");
+    ::unsetenv("COLLAPSE_CUDA_TENSOR_CORES");
+    return backend;
 }
 
 void CudaBackendTest::SetUp() {

@@ -38,6 +38,17 @@ SweepSpec parity_spec(Precision precision, IntegratorMethod method);
 // to 1e-2), while with 2025 every trajectory agrees to 4e-13.
 SweepSpec at_fused_kernel_dim(SweepSpec spec);
 
+// `spec` as the CUDA kernel `kernel` runs it: the fused block kernel
+// ("block", on tensor cores "block_tc") at_fused_kernel_dim, since it is
+// built for d in {8, 16, 32, 64} only and other d take the team kernel.
+SweepSpec spec_for_kernel(const SweepSpec& spec, const char* kernel);
+
+// parity_spec at dimension `dim` with one f (0.2: no near-tie of a nearest
+// label), one head (h = 3: the products exist with a head only), one seed,
+// `max_steps`, and the projected metric without early stop: the tensor-core
+// cases at d = 16, 32 and 64, where every product is on mma tiles.
+SweepSpec tensor_tile_spec(Precision precision, int dim, std::int64_t max_steps);
+
 // A teacher-student variant of mixed_spec (p = 6 < N, so the encoder is shared).
 SweepSpec teacher_student_spec(Precision precision);
 
@@ -75,6 +86,12 @@ public:
         else self.template run_typed<double>(spec, grid, flat_indices, out);
     }
 };
+
+// A CUDA backend running `kernel` ("thread", "team", "warp", "block", or
+// "block_tc": the fused block kernel on tensor cores), set through
+// COLLAPSE_CUDA_KERNEL and COLLAPSE_CUDA_TENSOR_CORES, which are read when
+// the backend is made; or null, with the reason to skip in `skip_reason`.
+std::unique_ptr<Backend> cuda_backend_with_kernel(const char* kernel, std::string& skip_reason);
 
 // Skips the test when this build or machine has no usable CUDA device.
 class CudaBackendTest : public ::testing::Test {

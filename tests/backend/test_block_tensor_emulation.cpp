@@ -158,14 +158,7 @@ TEST(BlockTensorHostEmulation, WiderDimensionsMatchTheCpuBackend) {
     for (Precision precision : {Precision::float64, Precision::float32})
         for (int dim : {16, 32, 64}) {
             SCOPED_TRACE((precision == Precision::float64 ? "float64, d = " : "float32, d = ") + std::to_string(dim));
-            SweepSpec spec = parity_spec(precision, IntegratorMethod::gd);
-            spec.shape.dim = dim;
-            spec.integrator.max_steps = 150;
-            spec.seeds = 1;
-            spec.axes[0].values = {0.2};
-            spec.axes[1].values = {3}; // the products exist with a head only
-            spec.collapse.metric = CollapseMetric::projected;
-            spec.collapse.stop_on_collapse = false;
+            const SweepSpec spec = tensor_tile_spec(precision, dim, 150);
             const auto cpu = make_cpu_backend(1);
             HostEmulatedCudaBackend tensor(EmulatedKernel::block_tensor());
             const auto expected = run_grid(*cpu, spec, 64), actual = run_grid(tensor, spec, 64);

@@ -4,30 +4,12 @@
 // the batch, so the outputs must agree bit for bit.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "backend_test_support.hpp"
 
 namespace collapse::testing {
 namespace {
-
-// A CUDA backend with COLLAPSE_CUDA_KERNEL=kernel (read when it is made), or a
-// skip; "block_tc" is the fused block kernel with COLLAPSE_CUDA_TENSOR_CORES=on.
-std::unique_ptr<Backend> cuda_backend_with_kernel(const char* kernel, std::string& skip_reason) {
-    const bool tensor = std::string(kernel) == "block_tc";
-    ::setenv("COLLAPSE_CUDA_KERNEL", tensor ? "block" : kernel, 1);
-    ::setenv("COLLAPSE_CUDA_TENSOR_CORES", tensor ? "on" : "off", 1);
-    std::unique_ptr<Backend> backend;
-    try {
-        backend = make_cuda_backend();
-    } catch (const BackendError& error) {
-        skip_reason = std::string("no CUDA device: ") + error.what();
-    }
-    ::unsetenv("COLLAPSE_CUDA_KERNEL");
-    ::unsetenv("COLLAPSE_CUDA_TENSOR_CORES");
-    return backend;
-}
 
 class CudaBatchInvariance
     : public ::testing::TestWithParam<std::tuple<Precision, IntegratorMethod, const char*>> {};
@@ -37,8 +19,7 @@ TEST_P(CudaBatchInvariance, BitIdenticalAcrossBatchSizes) {
     std::string skip;
     const auto cuda = cuda_backend_with_kernel(kernel, skip);
     if (!cuda) GTEST_SKIP() << skip;
-    SweepSpec spec = mixed_spec(precision, method);
-    if (std::string(kernel).starts_with("block")) spec = at_fused_kernel_dim(spec); // other d take the team kernel
+    const SweepSpec spec = spec_for_kernel(mixed_spec(precision, method), kernel);
     const auto reference = run_grid(*cuda, spec, 1);
     for (std::int64_t batch_size : {7, 64}) {
         SCOPED_TRACE("batch size " + std::to_string(batch_size));

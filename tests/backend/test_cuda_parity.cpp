@@ -5,7 +5,6 @@
 // the grid really is mixed, which runs on the CPU alone.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <set>
 #include <string>
 #include <tuple>
@@ -29,48 +28,25 @@ TEST(ParityGrid, HasEveryStatusOnTheCpu) {
     EXPECT_TRUE(statuses.count(TrajectoryStatus::diverged));
 }
 
-// The fused block kernel ("block", on tensor cores "block_tc") runs d in
-// {8, 16, 32, 64} only (other d take the team kernel): its cases run the grid at d = 8.
-SweepSpec for_kernel(const SweepSpec& spec, const char* kernel) {
-    return std::string(kernel).starts_with("block") ? at_fused_kernel_dim(spec) : spec;
-}
-
-// A CUDA backend for `kernel` (COLLAPSE_CUDA_KERNEL, and for "block_tc"
-// COLLAPSE_CUDA_TENSOR_CORES=on: both are read when it is made), or a skip reason.
-std::unique_ptr<Backend> cuda_backend_for(const char* kernel, std::string& skip_reason) {
-    const bool tensor = std::string(kernel) == "block_tc";
-    ::setenv("COLLAPSE_CUDA_KERNEL", tensor ? "block" : kernel, 1);
-    ::setenv("COLLAPSE_CUDA_TENSOR_CORES", tensor ? "on" : "off", 1);
-    std::unique_ptr<Backend> backend;
-    try {
-        backend = make_cuda_backend();
-    } catch (const BackendError& error) {
-        skip_reason = std::string("no CUDA device: ") + error.what();
-    }
-    ::unsetenv("COLLAPSE_CUDA_KERNEL");
-    ::unsetenv("COLLAPSE_CUDA_TENSOR_CORES");
-    return backend;
-}
-
 // (integrator, kernel).
 class CudaParity : public ::testing::TestWithParam<std::tuple<IntegratorMethod, const char*>> {
 protected:
     void SetUp() override {
         std::string skip;
-        cuda_ = cuda_backend_for(std::get<1>(GetParam()), skip);
+        cuda_ = cuda_backend_with_kernel(std::get<1>(GetParam()), skip);
         if (!cuda_) GTEST_SKIP() << skip;
     }
     std::unique_ptr<Backend> cuda_;
 };
 
 TEST_P(CudaParity, Float64MatchesTheCpuBackend) {
-    const SweepSpec spec = for_kernel(parity_spec(Precision::float64, std::get<0>(GetParam())), std::get<1>(GetParam()));
+    const SweepSpec spec = spec_for_kernel(parity_spec(Precision::float64, std::get<0>(GetParam())), std::get<1>(GetParam()));
     const auto cpu = make_cpu_backend(2);
     expect_close_results(run_grid(*cpu, spec, 64), run_grid(*cuda_, spec, 64), float64_relative_tolerance);
 }
 
 TEST_P(CudaParity, Float32StatusesAndCollapseStepsMatchTheCpuBackend) {
-    const SweepSpec spec = for_kernel(parity_spec(Precision::float32, std::get<0>(GetParam())), std::get<1>(GetParam()));
+    const SweepSpec spec = spec_for_kernel(parity_spec(Precision::float32, std::get<0>(GetParam())), std::get<1>(GetParam()));
     const auto cpu = make_cpu_backend(2);
     expect_same_statuses(run_grid(*cpu, spec, 64), run_grid(*cuda_, spec, 64), float32_collapse_step_tolerance);
 }
@@ -92,19 +68,12 @@ INSTANTIATE_TEST_SUITE_P(FusedBlockKernel, CudaParity,
 // G too) is on mma tiles: the host emulation's BlockTensorHostEmulation case on the device.
 TEST(CudaTensorCores, WiderDimensionsMatchTheCpuBackend) {
     std::string skip;
-    const auto cuda = cuda_backend_for("block_tc", skip);
+    const auto cuda = cuda_backend_with_kernel("block_tc", skip);
     if (!cuda) GTEST_SKIP() << skip;
     for (Precision precision : {Precision::float64, Precision::float32})
         for (int dim : {16, 32, 64}) {
             SCOPED_TRACE((precision == Precision::float64 ? "float64, d = " : "float32, d = ") + std::to_string(dim));
-            SweepSpec spec = parity_spec(precision, IntegratorMethod::gd);
-            spec.shape.dim = dim;
-            spec.integrator.max_steps = 300;
-            spec.seeds = 1;
-            spec.axes[0].values = {0.2}; // as the emulation's case: no near-tie of a nearest label
-            spec.axes[1].values = {3};
-            spec.collapse.metric = CollapseMetric::projected;
-            spec.collapse.stop_on_collapse = false;
+            const SweepSpec spec = tensor_tile_spec(precision, dim, 300);
             const auto cpu = make_cpu_backend(2);
             const auto expected = run_grid(*cpu, spec, 64), actual = run_grid(*cuda, spec, 64);
             if (precision == Precision::float64) expect_close_results(expected, actual, float64_relative_tolerance);
