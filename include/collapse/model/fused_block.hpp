@@ -180,6 +180,28 @@ COLLAPSE_HD inline void load_sample_tile(const Team& team, const Real* samples, 
     }
 }
 
+// The rows x cols micro-tile at (row0, col0) of rows · W (HeadTransposed:
+// rows · W^T), both padded at T::ld: acc[m][n] = sum_k rows[row0+m][k] W'[k][col0+n],
+// k ascending, operands in registers. The two N x d x d products of the FMA
+// path (P = X W^T and R1 W) are this loop with their own epilogues.
+template <int D, bool HeadTransposed, class Real>
+COLLAPSE_HD inline void micro_tile_times_head(const Real* rows, const Real* head, int row0, int col0,
+                                              Real (&acc)[FusedTiling<D>::rows][FusedTiling<D>::cols]) {
+    using T = FusedTiling<D>;
+    for (int k = 0; k < D; ++k) {
+        Real r[T::rows], w[T::cols];
+COLLAPSE_UNROLL
+        for (int m = 0; m < T::rows; ++m) r[m] = rows[(row0 + m) * T::ld + k];
+COLLAPSE_UNROLL
+        for (int n = 0; n < T::cols; ++n)
+            w[n] = HeadTransposed ? head[(col0 + n) * T::ld + k] : head[k * T::ld + col0 + n];
+COLLAPSE_UNROLL
+        for (int m = 0; m < T::rows; ++m)
+COLLAPSE_UNROLL
+            for (int n = 0; n < T::cols; ++n) acc[m][n] += r[m] * w[n];
+    }
+}
+
 // out[i][a] = sum_b tile[i][b] W[a][b] for every row of the tile: each thread
 // takes rows x cols micro-tiles, operands in registers, b ascending.
 template <int D, class Real, class Team>
@@ -191,17 +213,7 @@ COLLAPSE_HD inline void tile_times_head_transposed(const Team& team, const Real*
     for (int u = team.rank; u < micro_tiles; u += team.size) {
         const int row0 = (u / column_groups) * T::rows, col0 = (u % column_groups) * T::cols;
         Real acc[T::rows][T::cols] = {};
-        for (int b = 0; b < D; ++b) {
-            Real x[T::rows], w[T::cols];
-COLLAPSE_UNROLL
-            for (int m = 0; m < T::rows; ++m) x[m] = tile[(row0 + m) * T::ld + b];
-COLLAPSE_UNROLL
-            for (int n = 0; n < T::cols; ++n) w[n] = head[(col0 + n) * T::ld + b];
-COLLAPSE_UNROLL
-            for (int m = 0; m < T::rows; ++m)
-COLLAPSE_UNROLL
-                for (int n = 0; n < T::cols; ++n) acc[m][n] += w[n] * x[m];
-        }
+        micro_tile_times_head<D, true>(tile, head, row0, col0, acc);
 COLLAPSE_UNROLL
         for (int m = 0; m < T::rows; ++m)
 COLLAPSE_UNROLL
@@ -237,17 +249,7 @@ COLLAPSE_HD inline void update_tile_samples(const Team& team, const ModelProblem
         const int row0 = (u / column_groups) * T::rows, col0 = (u % column_groups) * T::cols;
         if (row0 >= count) continue;
         Real acc[T::rows][T::cols] = {};
-        for (int a = 0; a < D; ++a) {
-            Real r[T::rows], w[T::cols];
-COLLAPSE_UNROLL
-            for (int m = 0; m < T::rows; ++m) r[m] = residual[(row0 + m) * T::ld + a];
-COLLAPSE_UNROLL
-            for (int n = 0; n < T::cols; ++n) w[n] = head[a * T::ld + col0 + n];
-COLLAPSE_UNROLL
-            for (int m = 0; m < T::rows; ++m)
-COLLAPSE_UNROLL
-                for (int n = 0; n < T::cols; ++n) acc[m][n] += r[m] * w[n];
-        }
+        micro_tile_times_head<D, false>(residual, head, row0, col0, acc);
 COLLAPSE_UNROLL
         for (int m = 0; m < T::rows; ++m) {
             const int row = row0 + m;
