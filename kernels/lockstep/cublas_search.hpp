@@ -27,9 +27,9 @@ struct CublasSearchInputs {
 std::vector<std::string> cublas_directories(const CublasSearchInputs& inputs);
 
 // Every name to hand to dlopen, in order: <library>.so.<major>, <library>.so,
-// then both in each of cublas_directories. `library` is libcublas or
-// libcublasLt (the lockstep path's products, which share cuBLAS's version).
-std::vector<std::string> cublas_candidates(const CublasSearchInputs& inputs, const std::string& library = "libcublas");
+// then both in each of cublas_directories. `library` is libcublasLt (the
+// lockstep path's products), which shares cuBLAS's version and directories.
+std::vector<std::string> cublas_candidates(const CublasSearchInputs& inputs, const std::string& library);
 
 // This process's inputs: CUBLAS_VER_MAJOR, dladdr of the CUDA runtime (only
 // when it is a shared libcudart: the static one lives in the executable),

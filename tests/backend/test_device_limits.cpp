@@ -193,18 +193,18 @@ TEST(CublasSearch, TheLoaderFirstThenTheToolkitsLibraryDirectories) {
     const std::vector<std::string> expected_directories = {
         "/opt/cuda-13.0/targets/x86_64-linux/lib", "/sw/cuda/13.0/lib64", "/sw/cuda/13.0/lib", "/usr/local/cuda/lib64"};
     EXPECT_EQ(cuda::cublas_directories(inputs), expected_directories);
-    const std::vector<std::string> candidates = cuda::cublas_candidates(inputs);
+    const std::vector<std::string> candidates = cuda::cublas_candidates(inputs, "libcublasLt");
     ASSERT_EQ(candidates.size(), 2 + 2 * expected_directories.size());
-    EXPECT_EQ(candidates[0], "libcublas.so.13");
-    EXPECT_EQ(candidates[1], "libcublas.so");
-    EXPECT_EQ(candidates[2], "/opt/cuda-13.0/targets/x86_64-linux/lib/libcublas.so.13");
-    EXPECT_EQ(candidates.back(), "/usr/local/cuda/lib64/libcublas.so");
+    EXPECT_EQ(candidates[0], "libcublasLt.so.13");
+    EXPECT_EQ(candidates[1], "libcublasLt.so");
+    EXPECT_EQ(candidates[2], "/opt/cuda-13.0/targets/x86_64-linux/lib/libcublasLt.so.13");
+    EXPECT_EQ(candidates.back(), "/usr/local/cuda/lib64/libcublasLt.so");
     // Nothing known: still the loader and /usr/local/cuda/lib64.
     cuda::CublasSearchInputs bare;
     bare.major_version = 13;
-    EXPECT_EQ(cuda::cublas_candidates(bare),
-              (std::vector<std::string>{"libcublas.so.13", "libcublas.so", "/usr/local/cuda/lib64/libcublas.so.13",
-                                        "/usr/local/cuda/lib64/libcublas.so"}));
+    EXPECT_EQ(cuda::cublas_candidates(bare, "libcublasLt"),
+              (std::vector<std::string>{"libcublasLt.so.13", "libcublasLt.so", "/usr/local/cuda/lib64/libcublasLt.so.13",
+                                        "/usr/local/cuda/lib64/libcublasLt.so"}));
 }
 
 TEST(CublasSearch, OpensTheFirstCandidateThatLoadsAndSaysWhereItLooked) {
@@ -213,23 +213,23 @@ TEST(CublasSearch, OpensTheFirstCandidateThatLoadsAndSaysWhereItLooked) {
     // A machine whose loader does not know cuBLAS but whose $CUDA_HOME has it.
     const auto open = [&](const std::string& name, std::string& reason) -> void* {
         asked.push_back(name);
-        if (name == "/sw/cuda/lib64/libcublas.so.13") return &library;
+        if (name == "/sw/cuda/lib64/libcublasLt.so.13") return &library;
         reason = name + ": cannot open shared object file";
         return nullptr;
     };
     cuda::CublasSearchInputs inputs;
     inputs.major_version = 13;
     inputs.cuda_home = "/sw/cuda";
-    const cuda::CublasOpenResult found = cuda::open_first_cublas(cuda::cublas_candidates(inputs), open);
+    const cuda::CublasOpenResult found = cuda::open_first_cublas(cuda::cublas_candidates(inputs, "libcublasLt"), open);
     EXPECT_EQ(found.handle, &library);
-    EXPECT_EQ(found.opened, "/sw/cuda/lib64/libcublas.so.13");
+    EXPECT_EQ(found.opened, "/sw/cuda/lib64/libcublasLt.so.13");
     EXPECT_EQ(asked.size(), 3u); // the two bare names, then $CUDA_HOME/lib64
     ASSERT_EQ(found.tried.size(), 2u);
-    EXPECT_NE(found.tried[0].find("libcublas.so.13: "), std::string::npos);
+    EXPECT_NE(found.tried[0].find("libcublasLt.so.13: "), std::string::npos);
     // Found nowhere: every candidate tried, each with its reason.
     inputs.cuda_home.clear();
     const cuda::CublasOpenResult missing = cuda::open_first_cublas(
-        cuda::cublas_candidates(inputs), [](const std::string&, std::string& reason) -> void* {
+        cuda::cublas_candidates(inputs, "libcublasLt"), [](const std::string&, std::string& reason) -> void* {
             reason = "no such file";
             return nullptr;
         });
